@@ -17,21 +17,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCodes, WeftError } from '../lib/errors.ts';
+import { DEFAULT_SQLITE_PATH, type DatastoreSpec } from '../datastore/index.ts';
 
-export const DEFAULT_SQLITE_PATH = '/var/lib/weft/weft.db';
+export { DEFAULT_SQLITE_PATH, type DatastoreSpec };
 export const DEFAULT_CONFIG_FILES = ['/etc/weft/weft.yaml', '/etc/calico/calicoctl.cfg'];
-
-export type DatastoreSpec =
-  | { type: 'sqlite'; path: string }
-  | {
-      type: 'etcd';
-      endpoints: string[];
-      caFile?: string;
-      certFile?: string;
-      keyFile?: string;
-      username?: string;
-      password?: string;
-    };
 
 export interface ResolvedDatastore {
   spec: DatastoreSpec;
