@@ -5,7 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 NODE_VERSION=24.21.0
-APT_PACKAGES=(etcd-server etcd-client nftables iproute2 iputils-ping procps psmisc python3 make g++ ca-certificates curl)
+# Runtime: iproute2, nftables, iputils-ping. Real peers for tests: etcd, BIRD 2, FRR, GoBGP, dockerd,
+# busybox-static (the image for docker tests is imported from it: no registry needed).
+APT_PACKAGES=(etcd-server etcd-client nftables iproute2 iputils-ping procps psmisc kmod python3 make g++ ca-certificates
+  bird2 frr gobgpd docker.io busybox-static)
+# Services those packages would start in the root namespace; Weft's tests start their own copies
+# inside namespaces they create, so these stay stopped (no docker0, no etcd on :2379).
+SERVICES=(etcd bird bird6 frr gobgpd docker docker.socket containerd)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -18,10 +24,15 @@ if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then log "need root to install: ${missing[*]}"; exit 1; fi
   log "apt-get install ${missing[*]}"
+  # policy-rc.d 101 = "do not start services during this install" (Debian policy §9.3.3).
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; own_policy=1; fi
+  trap '[ $own_policy = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian's etcd package would start a system etcd on 2379; Weft tests start their own.
-  systemctl disable --now etcd >/dev/null 2>&1 || true
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    for s in "${SERVICES[@]}"; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
+  fi
 fi
 
 # 2. Node 24 LTS inside the project when the machine's node is older than 22.
