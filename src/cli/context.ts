@@ -3,7 +3,7 @@
  * deadline), output streams, and a close hook. Handlers write to `out`/`err` instead of
  * process.stdout so they can be tested in-process.
  */
-import { openBackend, type Backend } from '../datastore/index.ts';
+import type { Backend } from '../datastore/index.ts';
 import { describeDatastore, resolveDatastore, type ResolvedDatastore } from '../config/index.ts';
 import { ErrorCodes, WeftError, isWeftError } from '../lib/errors.ts';
 
@@ -50,6 +50,8 @@ export class CliContext {
     const r = this.resolved;
     let backend: Backend | undefined;
     try {
+      // Loaded on first use: `--help` and usage errors never pay for the etcd client.
+      const { openBackend } = await import('../datastore/index.ts');
       backend = await openBackend(r.spec);
       const b = backend;
       await withDeadline(b.revision(), CONNECT_DEADLINE_MS);

@@ -17,7 +17,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCodes, WeftError } from '../lib/errors.ts';
-import { DEFAULT_SQLITE_PATH, type DatastoreSpec } from '../datastore/index.ts';
+import type { DatastoreSpec } from '../datastore/index.ts';
+import { DEFAULT_SQLITE_PATH } from '../lib/defaults.ts';
 
 export { DEFAULT_SQLITE_PATH, type DatastoreSpec };
 export const DEFAULT_CONFIG_FILES = ['/etc/weft/weft.yaml', '/etc/calico/calicoctl.cfg'];

@@ -4,7 +4,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Ipam, ipamAssign, ipamCheck, ipamConfigure, ipamRelease, ipamShow } from '../../ipam/index.ts';
+import type { Ipam } from '../../ipam/index.ts';
+import type * as IpamModule from '../../ipam/index.ts';
 import { ErrorCodes, WeftError } from '../../lib/errors.ts';
 import type { CliContext } from '../context.ts';
 
@@ -36,9 +37,11 @@ const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?
 
 export function registerIpamCommands(program: Command, contextFor: ContextFor): void {
   const ipam = program.command('ipam').description('IP address management: usage, leaks, manual reservations');
-  const open = async (cmd: Command): Promise<{ ctx: CliContext; ipam: Ipam }> => {
+  // Loaded when an ipam command runs, so the rest of the CLI does not pay for it.
+  const open = async (cmd: Command): Promise<{ ctx: CliContext; ipam: Ipam; lib: typeof IpamModule }> => {
     const ctx = contextFor(cmd);
-    return { ctx, ipam: new Ipam(await ctx.backend()) };
+    const lib = await import('../../ipam/index.ts');
+    return { ctx, ipam: new lib.Ipam(await ctx.backend()), lib };
   };
 
   ipam.command('show').description('usage per pool; one address\'s owner; blocks; borrowed addresses; configuration')
@@ -48,16 +51,16 @@ export function registerIpamCommands(program: Command, contextFor: ContextFor): 
     .option('--show-configuration', 'print the IPAM configuration')
     .option('-o, --output <format>', 'text or json')
     .action(async (o: { ip?: string; showBlocks?: boolean; showBorrowed?: boolean; showConfiguration?: boolean; output?: string }, cmd: Command) => {
-      const { ctx, ipam: i } = await open(cmd);
-      ctx.out.write(await ipamShow(i, { ...o, output: outputFormat(o.output) }));
+      const { ctx, ipam: i, lib } = await open(cmd);
+      ctx.out.write(await lib.ipamShow(i, { ...o, output: outputFormat(o.output) }));
     });
 
   ipam.command('check').description('find leaked addresses, endpoints without allocations, blocks of vanished hosts')
     .option('-o, --output <file>', 'also write the full report as JSON to this file (input for ipam release --from-report)')
     .option('--show-all-ips', 'list every allocated address in the summary')
     .action(async (o: { output?: string; showAllIps?: boolean }, cmd: Command) => {
-      const { ctx, ipam: i } = await open(cmd);
-      const { report, text } = await ipamCheck(i, { showAllIps: o.showAllIps });
+      const { ctx, ipam: i, lib } = await open(cmd);
+      const { report, text } = await lib.ipamCheck(i, { showAllIps: o.showAllIps });
       ctx.out.write(text);
       if (o.output) {
         writeFileSync(o.output, JSON.stringify(report, null, 2) + '\n');
@@ -70,13 +73,13 @@ export function registerIpamCommands(program: Command, contextFor: ContextFor): 
     .option('--handle <id>', 'release every address of this handle')
     .option('--from-report <file>', 'ipam check report(s): release the leaks present in all of them (repeatable)', collect)
     .action(async (o: { ip?: string[]; handle?: string; fromReport?: string[] }, cmd: Command) => {
-      const { ctx, ipam: i } = await open(cmd);
+      const { ctx, ipam: i, lib } = await open(cmd);
       const reports = o.fromReport?.map((f) => {
         try { return readFileSync(f, 'utf8'); } catch (e) {
           throw new WeftError(ErrorCodes.USAGE, `cannot read report ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }
       });
-      const { text } = await ipamRelease(i, { ip: o.ip, handle: o.handle, reports });
+      const { text } = await lib.ipamRelease(i, { ip: o.ip, handle: o.handle, reports });
       ctx.out.write(text);
     });
 
@@ -89,8 +92,8 @@ export function registerIpamCommands(program: Command, contextFor: ContextFor): 
     .option('--attr <key=value>', 'attribute to record (repeatable)', collect)
     .option('-o, --output <format>', 'text or json')
     .action(async (o: { host: string; ip?: string; handle?: string; ipv4?: string; ipv6?: string; attr?: string[]; output?: string }, cmd: Command) => {
-      const { ctx, ipam: i } = await open(cmd);
-      const { text } = await ipamAssign(i, {
+      const { ctx, ipam: i, lib } = await open(cmd);
+      const { text } = await lib.ipamAssign(i, {
         host: o.host, ip: o.ip, handle: o.handle, ipv4: count('--ipv4', o.ipv4), ipv6: count('--ipv6', o.ipv6),
         attrs: attrs(o.attr), output: outputFormat(o.output),
       });
@@ -102,8 +105,8 @@ export function registerIpamCommands(program: Command, contextFor: ContextFor): 
     .option('--auto-allocate-blocks <bool>', 'false: hosts never claim new blocks by themselves')
     .option('--max-blocks-per-host <n>', 'limit of blocks one host may claim (0 = default 20)')
     .action(async (o: { strictaffinity?: string; autoAllocateBlocks?: string; maxBlocksPerHost?: string }, cmd: Command) => {
-      const { ctx, ipam: i } = await open(cmd);
-      const { text } = await ipamConfigure(i, { strictAffinity: o.strictaffinity, autoAllocateBlocks: o.autoAllocateBlocks, maxBlocksPerHost: o.maxBlocksPerHost });
+      const { ctx, ipam: i, lib } = await open(cmd);
+      const { text } = await lib.ipamConfigure(i, { strictAffinity: o.strictaffinity, autoAllocateBlocks: o.autoAllocateBlocks, maxBlocksPerHost: o.maxBlocksPerHost });
       ctx.out.write(text);
     });
 }

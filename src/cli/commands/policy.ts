@@ -4,8 +4,7 @@
  * the decision path on both sides (egress of the source, ingress of the destination).
  */
 import type { Command } from 'commander';
-import { traceInCluster } from '../../agent/calc/index.ts';
-import { formatTrace, type TracePacket } from '../../policy/index.ts';
+import type { TracePacket } from '../../policy/index.ts';
 import { ErrorCodes, WeftError } from '../../lib/errors.ts';
 import type { CliContext } from '../context.ts';
 
@@ -49,6 +48,7 @@ export function registerPolicyCommands(program: Command, contextFor: ContextFor)
       };
       const backend = await ctx.backend();
       const { items } = await backend.list('/calico/');
+      const [{ traceInCluster }, { formatTrace }] = await Promise.all([import('../../agent/calc/index.ts'), import('../../policy/index.ts')]);
       const result = traceInCluster(items, o.from, o.to, packet);
       const text = o.output === 'json' ? JSON.stringify(result, null, 2) : formatTrace(result);
       ctx.out.write(text.endsWith('\n') ? text : `${text}\n`);

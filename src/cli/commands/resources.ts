@@ -4,16 +4,24 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import {
-  OUTPUT_FORMATS, ResourceClient, formatResources, isNamespacedKind, parseManifests, resolveKind, toV3,
-  type BatchItem, type BatchOp, type ManifestDocument, type OutputFormat, type Resource,
-} from '../../api/index.ts';
+import type { BatchItem, BatchOp, ManifestDocument, OutputFormat, Resource } from '../../api/index.ts';
+import type * as ApiModule from '../../api/index.ts';
 import { ErrorCodes, WeftError } from '../../lib/errors.ts';
 import type { CliContext } from '../context.ts';
 
 type ContextFor = (cmd: Command) => CliContext;
 
-export function readManifestFile(file: string): ManifestDocument[] {
+// The API (zod schemas, YAML) is loaded when a command runs, not when the CLI starts: `--help`
+// and the other command groups stay fast.
+const OUTPUT_FORMATS: readonly OutputFormat[] = ['yaml', 'json', 'table', 'wide', 'name'];
+let api: typeof ApiModule | undefined;
+async function loadApi(): Promise<typeof ApiModule> {
+  api ??= await import('../../api/index.ts');
+  return api;
+}
+
+export async function readManifestFile(file: string): Promise<ManifestDocument[]> {
+  const { parseManifests } = await loadApi();
   let text: string;
   try {
     text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
@@ -59,7 +67,8 @@ function parseFormat(o: string): OutputFormat {
 interface BatchFlags { filename: string; namespace?: string; skipExists?: boolean; skipNotExists?: boolean }
 
 async function runBatch(ctx: CliContext, op: BatchOp, flags: BatchFlags): Promise<BatchItem[]> {
-  const docs = readManifestFile(flags.filename);
+  const docs = await readManifestFile(flags.filename);
+  const { ResourceClient } = await loadApi();
   const client = new ResourceClient(await ctx.backend());
   return client.run(op, docs, { namespace: flags.namespace, skipExists: flags.skipExists, skipNotExists: flags.skipNotExists });
 }
@@ -99,6 +108,7 @@ export function registerResourceCommands(program: Command, contextFor: ContextFo
       if (kindArg === undefined || names.length === 0) {
         throw new WeftError(ErrorCodes.USAGE, 'delete needs KIND and at least one NAME, or -f FILE', { hint: 'e.g. weft delete ippool 192-0-2-0-24' });
       }
+      const { ResourceClient, isNamespacedKind, resolveKind } = await loadApi();
       const kind = resolveKind(kindArg);
       const client = new ResourceClient(await ctx.backend());
       const namespace = isNamespacedKind(kind) ? (flags.namespace ?? 'default') : undefined;
@@ -122,11 +132,12 @@ export function registerResourceCommands(program: Command, contextFor: ContextFo
     .option('-A, --all-namespaces', 'all namespaces')
     .action(async (kindArg: string | undefined, names: string[], flags: { output: string; namespace?: string; allNamespaces?: boolean; filename?: string }, cmd: Command) => {
       const ctx = contextFor(cmd);
+      const { ResourceClient, formatResources, isNamespacedKind, resolveKind, toV3 } = await loadApi();
       const format = parseFormat(flags.output);
       let refs: { kind: ReturnType<typeof resolveKind>; name: string; namespace?: string }[] | undefined;
       let kind: ReturnType<typeof resolveKind> | undefined;
       if (flags.filename !== undefined) {
-        refs = readManifestFile(flags.filename).map((d) => {
+        refs = (await readManifestFile(flags.filename)).map((d) => {
           const r = toV3(d.value, { defaultNamespace: flags.namespace, ref: { document: d.index, source: d.source } });
           return { kind: r.kind, name: r.metadata.name, namespace: (r.metadata as { namespace?: string }).namespace };
         });
@@ -155,6 +166,7 @@ export function registerResourceCommands(program: Command, contextFor: ContextFo
     .option('-n, --namespace <ns>', 'namespace (default "default")')
     .action(async (kindArg: string, name: string, flags: { patch: string; type: string; namespace?: string }, cmd: Command) => {
       const ctx = contextFor(cmd);
+      const { ResourceClient, isNamespacedKind, resolveKind } = await loadApi();
       const kind = resolveKind(kindArg);
       if (flags.type !== 'merge' && flags.type !== 'strategic') {
         throw new WeftError(ErrorCodes.USAGE, `patch type "${flags.type}" is not supported`, { hint: 'use -t merge (JSON merge patch)' });
@@ -176,6 +188,7 @@ export function registerResourceCommands(program: Command, contextFor: ContextFo
     .option('-n, --namespace <ns>', 'namespace (default "default")')
     .action(async (kindArg: string, name: string, label: string, flags: { overwrite?: boolean; remove?: boolean; namespace?: string }, cmd: Command) => {
       const ctx = contextFor(cmd);
+      const { ResourceClient, isNamespacedKind, resolveKind } = await loadApi();
       const kind = resolveKind(kindArg);
       const eq = label.indexOf('=');
       if (flags.remove ? eq !== -1 : eq <= 0) {
@@ -195,27 +208,29 @@ export function registerResourceCommands(program: Command, contextFor: ContextFo
 
   fileOption(program.command('validate').description('validate a manifest without storing anything'), true)
     .option('-n, --namespace <ns>', 'namespace for namespaced resources that name none')
-    .action((flags: { filename: string; namespace?: string }, cmd: Command) => {
+    .action(async (flags: { filename: string; namespace?: string }, cmd: Command) => {
       const ctx = contextFor(cmd);
-      const docs = readManifestFile(flags.filename);
-      const items = validateDocs(docs, flags.namespace);
+      const docs = await readManifestFile(flags.filename);
+      const items = await validateDocs(docs, flags.namespace);
       ctx.out.write(summarise('validate', items));
     });
 
   fileOption(program.command('convert').description('print v1 (Calico 2.x) manifests as v3 resources, as calicoctl convert did'), true)
     .option('-o, --output <format>', 'yaml or json', 'yaml')
-    .action((flags: { filename: string; output: string }, cmd: Command) => {
+    .action(async (flags: { filename: string; output: string }, cmd: Command) => {
       const ctx = contextFor(cmd);
       const format = parseFormat(flags.output);
       if (format !== 'yaml' && format !== 'json') throw new WeftError(ErrorCodes.USAGE, 'convert prints yaml or json');
-      const docs = readManifestFile(flags.filename);
-      const items = validateDocs(docs, undefined).map((r) => r.resource);
+      const docs = await readManifestFile(flags.filename);
+      const items = (await validateDocs(docs, undefined)).map((r) => r.resource);
+      const { formatResources } = await loadApi();
       ctx.out.write(formatResources(items, format));
     });
 }
 
 /** Validates every document, reporting all invalid ones at once (as create would). */
-function validateDocs(docs: ManifestDocument[], namespace: string | undefined): { kind: string; resource: Resource }[] {
+async function validateDocs(docs: ManifestDocument[], namespace: string | undefined): Promise<{ kind: string; resource: Resource }[]> {
+  const { toV3 } = await loadApi();
   const out: { kind: string; resource: Resource }[] = [];
   const errors: string[] = [];
   for (const d of docs) {
