@@ -86,6 +86,11 @@ export interface Backend {
   /** Current store revision. Also serves as a health check (ERR_DATASTORE_UNREACHABLE). */
   revision(): Promise<number>;
   watch(prefix: string, opts: WatchOptions, handlers: WatchHandlers): Watch;
+  /**
+   * Optional: discard history older than `revision` (etcd compaction semantics: `revision` itself
+   * stays watchable; a watch from a smaller revision fails with onError('compacted')).
+   */
+  compact?(revision: number): Promise<void>;
   close(): Promise<void>;
 }
 
