@@ -7,7 +7,8 @@ dir=$(mktemp -d /tmp/weft-demo.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 export WEFT_DATASTORE="sqlite:$dir/weft.db"
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
+step() { printf '\n%s$ %s%s\n' "$B" "$*" "$N"; }
 run() { step "$*"; "$@"; rc=$?; [ $rc -ne 0 ] && printf '(exit code %d)\n' "$rc"; return 0; }
 
 echo "Weft demo — embedded datastore at $dir/weft.db"
