@@ -2,10 +2,11 @@
  * Datastore benchmark: CAS updates/s with TWO writer processes on one counter key, and watch
  * latency (write start in a writer process → event delivered to a watcher in this process; also
  * reported from the writer's acknowledgement, which excludes waiting for the write lock/fsync),
- * for SQLite (a temp file, synchronous=FULL) and etcd (one local member, fsync on).
- * Prints a human summary, then as the LAST line one JSON object:
- *   {"sqlite":{"cas_per_s":…,"watch_p50_ms":…,"watch_p99_ms":…},"etcd":{…}}
- * Bounded: each phase runs WEFT_BENCH_SECONDS (default 5) and the whole run aborts after 55 s.
+ * for SQLite (a temp file, synchronous=FULL, and `?sync=normal`) and etcd (one local member, fsync
+ * on). A second phase per store measures 2-key atomic txns/s (CAS + create, the shape of an IPAM
+ * allocation). Prints a human summary, then as the LAST line one JSON object:
+ *   {"sqlite":{"cas_per_s":…,"txn_per_s":…,"watch_p50_ms":…,"watch_p99_ms":…},"sqliteSyncNormal":{…},"etcd":{…}}
+ * Bounded: each phase runs WEFT_BENCH_SECONDS (default 5) and the whole run aborts after 150 s.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,11 +42,11 @@ function cleanupSync(): void {
 }
 process.on('exit', cleanupSync);
 const watchdog = setTimeout(() => {
-  process.stderr.write('bench: exceeded 55 s, aborting\n');
+  process.stderr.write('bench: exceeded 150 s, aborting\n');
   void etcd?.stop();
   cleanupSync();
   process.exit(1);
-}, 55_000);
+}, 150_000);
 watchdog.unref();
 
 interface WriterResult {
@@ -55,9 +56,9 @@ interface WriterResult {
   acks: [number, number][];
 }
 
-function runWriter(spec: DatastoreSpec, id: number): Promise<WriterResult> {
+function runWriter(spec: DatastoreSpec, id: number, mode: 'update' | 'txn'): Promise<WriterResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER, JSON.stringify(spec), KEY, String(SECONDS * 1000), String(id)], {
+    const child = spawn(process.execPath, [WORKER, JSON.stringify(spec), KEY, String(SECONDS * 1000), String(id), mode], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, WEFT_LOG_LEVEL: 'error' },
     });
@@ -83,7 +84,7 @@ function percentile(sorted: number[], p: number): number {
 
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
-async function benchOne(name: string, spec: DatastoreSpec): Promise<Result> {
+async function benchOne(name: string, spec: DatastoreSpec, mode: 'update' | 'txn' = 'update'): Promise<Result> {
   const b = await openBackend(spec);
   try {
     await b.deletePrefix('/weft-bench/');
@@ -105,7 +106,7 @@ async function benchOne(name: string, spec: DatastoreSpec): Promise<Result> {
       },
     });
     const t0 = performance.now();
-    const rs = await Promise.all([runWriter(spec, 1), runWriter(spec, 2)]);
+    const rs = await Promise.all([runWriter(spec, 1, mode), runWriter(spec, 2, mode)]);
     const elapsed = (performance.now() - t0) / 1000;
     const ok = rs[0].ok + rs[1].ok;
     // Let the watcher drain.
@@ -130,7 +131,7 @@ async function benchOne(name: string, spec: DatastoreSpec): Promise<Result> {
       events: latencies.length,
     };
     console.log(
-      `${name.padEnd(7)} ${ok} CAS ok in ${SECONDS}s by 2 processes = ${r.cas_per_s}/s ` +
+      `${name.padEnd(7)} ${mode === 'txn' ? 'txn ' : ''}${ok} CAS ok in ${SECONDS}s by 2 processes = ${r.cas_per_s}/s ` +
         `(conflicts ${r.conflicts}, errors ${r.errors}); watch latency p50 ${r.watch_p50_ms} ms, ` +
         `p99 ${r.watch_p99_ms} ms over ${r.events} events (from write start); ` +
         `after the writer's ack: p50 ${r.watch_after_ack_p50_ms} ms, p99 ${r.watch_after_ack_p99_ms} ms`,
@@ -142,9 +143,13 @@ async function benchOne(name: string, spec: DatastoreSpec): Promise<Result> {
   }
 }
 
-type Summary = Pick<Result, 'cas_per_s' | 'watch_p50_ms' | 'watch_p99_ms' | 'watch_after_ack_p50_ms' | 'watch_after_ack_p99_ms'>;
-const pick = (r: Result): Summary => ({
+type Summary = Pick<Result, 'cas_per_s' | 'watch_p50_ms' | 'watch_p99_ms' | 'watch_after_ack_p50_ms' | 'watch_after_ack_p99_ms'> & {
+  /** 2-key atomic transactions (CAS + create) per second, 2 writer processes. */
+  txn_per_s: number;
+};
+const pick = (r: Result, t: Result): Summary => ({
   cas_per_s: r.cas_per_s,
+  txn_per_s: t.cas_per_s,
   watch_p50_ms: r.watch_p50_ms,
   watch_p99_ms: r.watch_p99_ms,
   watch_after_ack_p50_ms: r.watch_after_ack_p50_ms,
@@ -153,11 +158,13 @@ const pick = (r: Result): Summary => ({
 const out: Record<string, Summary> = {};
 try {
   tmp = mkdtempSync(join(tmpdir(), 'weft-dsbench-'));
-  const s = await benchOne('sqlite', { type: 'sqlite', path: join(tmp, 'bench.db') });
-  out.sqlite = pick(s);
+  const sq: DatastoreSpec = { type: 'sqlite', path: join(tmp, 'bench.db') };
+  out.sqlite = pick(await benchOne('sqlite', sq), await benchOne('sqlite', sq, 'txn'));
+  const sqn: DatastoreSpec = { type: 'sqlite', path: `${join(tmp, 'bench-normal.db')}?sync=normal` };
+  out.sqliteSyncNormal = pick(await benchOne('sqlite-n', sqn), await benchOne('sqlite-n', sqn, 'txn'));
   etcd = await startEtcd({ members: 1 });
-  const e = await benchOne('etcd', { type: 'etcd', endpoints: etcd.endpoints });
-  out.etcd = pick(e);
+  const es: DatastoreSpec = { type: 'etcd', endpoints: etcd.endpoints };
+  out.etcd = pick(await benchOne('etcd', es), await benchOne('etcd', es, 'txn'));
 } finally {
   await etcd?.stop();
   cleanupSync();

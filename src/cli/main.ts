@@ -7,6 +7,7 @@ import { CliContext, type GlobalOptions, type Output } from './context.ts';
 import { registerResourceCommands } from './commands/resources.ts';
 import { registerIpamCommands } from './commands/ipam.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
+import { registerDockerPluginCommand } from '../plugins/docker/cli.ts';
 import { ErrorCodes, WeftError, exitCodeFor, isWeftError } from '../lib/errors.ts';
 import { setLogLevel } from '../lib/log.ts';
 import { VERSION } from './version.ts';
@@ -41,6 +42,10 @@ export function buildProgram(io: Required<Pick<RunIO, 'out' | 'err'>> & RunIO, o
   registerResourceCommands(program, contextFor);
   registerIpamCommands(program, contextFor);
   registerPolicyCommands(program, contextFor);
+  registerDockerPluginCommand(program, async (cmd) => {
+    const ctx = contextFor(cmd);
+    return { backend: await ctx.backend(), close: () => ctx.close() };
+  });
 
   program
     .command('version')

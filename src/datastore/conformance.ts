@@ -19,6 +19,7 @@ import type {
   ListResult,
   SyncStatus,
   SyncUpdate,
+  TxnOp,
   Watch,
   WatchEvent,
   WatchHandlers,
@@ -89,8 +90,18 @@ export class FaultyBackend implements Backend {
   #release: (() => void) | undefined;
   #watches = new Set<{ inner: Watch; handlers: WatchHandlers; dead: boolean }>();
 
+  /** Present exactly when the inner backend has it (callers feature-test `txn`). */
+  txn?: (ops: TxnOp[]) => Promise<KVPair[]>;
+
   constructor(inner: Backend) {
     this.inner = inner;
+    const txn = inner.txn?.bind(inner);
+    if (txn !== undefined) {
+      this.txn = async (ops) => {
+        this.#check();
+        return txn(ops);
+      };
+    }
   }
   get type(): 'sqlite' | 'etcd' {
     return this.inner.type;
@@ -342,6 +353,125 @@ export function runConformance(
       assert.equal((await b.delete(`${p}k2`)).value, 'x');
       // Re-create after delete works and is a creation.
       await b.create(`${p}k`, 'again');
+    });
+
+    it('txn: creates, updates and deletes commit together at one revision', async (b, p) => {
+      if (b.txn === undefined) return;
+      assert.deepEqual(await b.txn([]), []);
+      const before = await b.revision();
+      const made = await b.txn([
+        { key: `${p}a`, value: 'a1', create: true },
+        { key: `${p}b`, value: 'b1', create: true },
+        { key: `${p}c`, value: 'c1', create: true },
+      ]);
+      assert.equal(made.length, 3);
+      const r1 = made[0].revision;
+      assert.ok(r1 > before);
+      assert.deepEqual(made.map((kv) => [kv.key, kv.value, kv.revision]), [[`${p}a`, 'a1', r1], [`${p}b`, 'b1', r1], [`${p}c`, 'c1', r1]]);
+      for (const k of ['a', 'b', 'c']) assert.equal((await b.get(`${p}${k}`))?.revision, r1);
+      const mixed = await b.txn([
+        { key: `${p}a`, value: 'a2', revision: r1 },
+        { key: `${p}b`, delete: true, revision: r1 },
+        { key: `${p}c`, delete: true },
+        { key: `${p}d`, value: 'd1', create: true },
+      ]);
+      const r2 = mixed[0].revision;
+      assert.ok(r2 > r1);
+      assert.deepEqual(mixed.map((kv) => [kv.key, kv.value, kv.revision]), [[`${p}a`, 'a2', r2], [`${p}b`, 'b1', r2], [`${p}c`, 'c1', r2], [`${p}d`, 'd1', r2]]);
+      assert.deepEqual(await b.get(`${p}a`), { key: `${p}a`, value: 'a2', revision: r2 });
+      assert.equal(await b.get(`${p}b`), undefined);
+      assert.equal(await b.get(`${p}c`), undefined);
+      assert.deepEqual(await b.get(`${p}d`), { key: `${p}d`, value: 'd1', revision: r2 });
+      // The next plain write gets a later revision (one bump for the whole txn, nothing skipped backwards).
+      assert.ok((await b.put(`${p}e`, 'e')).revision > r2);
+      // A key twice in one txn is refused before anything is written.
+      await rejectsWith(b.txn([{ key: `${p}x`, value: '1', create: true }, { key: `${p}x`, delete: true }]), ErrorCodes.VALIDATION);
+      assert.equal(await b.get(`${p}x`), undefined);
+    });
+
+    it('txn: a failing compare writes nothing and names the first failing key', async (b, p) => {
+      if (b.txn === undefined) return;
+      const txn = b.txn.bind(b);
+      const a = await b.create(`${p}a`, 'a1');
+      const c = await b.create(`${p}c`, 'c1');
+      await b.update(`${p}c`, 'c2', { revision: c.revision });
+      const snapshot = async (): Promise<unknown> => (await b.list(p)).items;
+      const before = await snapshot();
+      // Stale revision on the last op: the create and the update before it must not land.
+      let e = await rejectsWith(
+        txn([
+          { key: `${p}new`, value: 'n', create: true },
+          { key: `${p}a`, value: 'a2', revision: a.revision },
+          { key: `${p}c`, value: 'c3', revision: c.revision },
+        ]),
+        ErrorCodes.REVISION_CONFLICT,
+      );
+      assert.equal(e.details?.key, `${p}c`);
+      assert.match(e.message, new RegExp(`${p}c`));
+      assert.deepEqual(await snapshot(), before);
+      // Create of a present key.
+      e = await rejectsWith(txn([{ key: `${p}a`, value: 'x', create: true }, { key: `${p}z`, value: 'z', create: true }]), ErrorCodes.ALREADY_EXISTS);
+      assert.equal(e.details?.key, `${p}a`);
+      // Update and delete of an absent key.
+      e = await rejectsWith(txn([{ key: `${p}z`, value: 'z', create: true }, { key: `${p}absent`, value: 'x', revision: 1 }]), ErrorCodes.NOT_FOUND);
+      assert.equal(e.details?.key, `${p}absent`);
+      e = await rejectsWith(txn([{ key: `${p}absent`, delete: true }, { key: `${p}z`, value: 'z', create: true }]), ErrorCodes.NOT_FOUND);
+      assert.equal(e.details?.key, `${p}absent`);
+      // Several failing ops: the first one in op order is named.
+      e = await rejectsWith(
+        txn([
+          { key: `${p}a`, delete: true },
+          { key: `${p}c`, delete: true, revision: c.revision },
+          { key: `${p}a2`, value: 'x', revision: a.revision },
+        ]),
+        ErrorCodes.REVISION_CONFLICT,
+      );
+      assert.equal(e.details?.key, `${p}c`);
+      assert.deepEqual(await snapshot(), before, 'no failed txn changed anything');
+      // Concurrent txns over one shared key: exactly one commits, the others write nothing.
+      const cur = (await b.get(`${p}a`))!;
+      const results = await Promise.allSettled(
+        [1, 2, 3, 4].map((i) => txn([{ key: `${p}own${i}`, value: String(i), create: true }, { key: `${p}a`, value: `racer${i}`, revision: cur.revision }])),
+      );
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i + 1] : []));
+      assert.equal(won.length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(isWeftError(r.reason, ErrorCodes.REVISION_CONFLICT), String(r.reason));
+      assert.equal((await b.get(`${p}a`))?.value, `racer${won[0]}`);
+      for (const i of [1, 2, 3, 4]) assert.equal((await b.get(`${p}own${i}`)) !== undefined, i === won[0]);
+    });
+
+    it('txn: watchers see every op of a txn at one revision, in one batch', async (b, p) => {
+      if (b.txn === undefined) return;
+      const a = await b.create(`${p}a`, 'a1');
+      await b.create(`${p}b`, 'b1');
+      const rev = await b.revision();
+      const rec = new WatchRecorder();
+      const w = b.watch(p, { fromRevision: rev + 1 }, rec);
+      try {
+        // A failed txn first: it must produce no event at all.
+        await rejectsWith(b.txn([{ key: `${p}c`, value: 'c', create: true }, { key: `${p}a`, value: 'x', revision: a.revision + 1000 }]), ErrorCodes.REVISION_CONFLICT);
+        const res = await b.txn([
+          { key: `${p}a`, value: 'a2', revision: a.revision },
+          { key: `${p}b`, delete: true },
+          { key: `${p}c`, value: 'c1', create: true },
+        ]);
+        const r = res[0].revision;
+        await b.put(`${p}after`, 'x');
+        await waitFor('txn events and the later put', () => rec.events.length >= 4);
+        assert.equal(rec.error, undefined);
+        const txnEvents = rec.events.filter((ev) => ev.revision === r);
+        assert.equal(txnEvents.length, 3, JSON.stringify(rec.batches));
+        assert.ok(rec.batches.some((batch) => batch.length === 3 && batch.every((ev) => ev.revision === r)), 'one batch');
+        const byKey = new Map(txnEvents.map((ev) => [ev.key, ev]));
+        assert.deepEqual(byKey.get(`${p}a`), { type: 'put', key: `${p}a`, value: 'a2', revision: r, created: false });
+        const del = byKey.get(`${p}b`);
+        assert.equal(del?.type, 'delete');
+        assert.equal(del?.type === 'delete' ? del.prevValue : undefined, 'b1');
+        assert.deepEqual(byKey.get(`${p}c`), { type: 'put', key: `${p}c`, value: 'c1', revision: r, created: true });
+        assert.deepEqual(rec.events.map((ev) => ev.key), [`${p}a`, `${p}b`, `${p}c`, `${p}after`], 'nothing from the failed txn');
+      } finally {
+        w.cancel();
+      }
     });
 
     it('deletePrefix deletes exactly the prefix', async (b, p) => {

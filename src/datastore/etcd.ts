@@ -3,8 +3,9 @@
  *
  * - value = the JSON string; revision = the key's mod_revision; store revision = header.revision.
  * - create = txn(Version(key) == 0 → put); update = txn(ModRevision(key) == rev → put, else range);
- *   delete with revision = txn(ModRevision == rev → delete). Failures are decided by the txn
- *   result, never by a separate read, so they are atomic on the server.
+ *   delete with revision = txn(ModRevision == rev → delete); `txn(ops)` = one etcd Txn with one
+ *   compare per op. Failures are decided by the txn result, never by a separate read, so they are
+ *   atomic on the server.
  * - TTL = a lease per write (etcd may round the TTL up to its minimum lease TTL).
  * - Watch = one etcd watcher per call, from a revision, with prev_kv for deletes. The client's own
  *   silent reconnect is not trusted (it may resume past undelivered events), so any disconnect ends
@@ -40,13 +41,14 @@ import type {
   KVPair,
   ListOptions,
   ListResult,
+  TxnOp,
   Watch,
   WatchEvent,
   WatchHandlers,
   WatchOptions,
   WriteOptions,
 } from './types.ts';
-import { batchByRevision, normTtl, toErrorMessage } from './util.ts';
+import { batchByRevision, normTtl, toErrorMessage, txnOpKind, validateTxn } from './util.ts';
 
 export interface EtcdBackendOptions {
   /** `host:port`, `http://host:port` or `https://host:port`. */
@@ -349,6 +351,76 @@ export class EtcdBackend implements Backend {
       if (prev === undefined) throw notFound(key);
       const pair = await this.#pair(prev);
       return { ...pair, revision: EtcdBackend.#rev(res.header) };
+    });
+  }
+
+  /**
+   * One etcd Txn: If(every compare) Then(every put/delete) Else(a range per key). Compares:
+   * create → CreateRevision == 0 (absent); update / delete with revision → ModRevision == rev;
+   * delete without revision → Version > 0. On failure the Else ranges (read in the same revision)
+   * say which op failed first, so the error is decided by the server, never by a separate read.
+   */
+  async txn(ops: TxnOp[]): Promise<KVPair[]> {
+    validateTxn(ops);
+    if (ops.length === 0) {
+      if (this.#closed) throw closedError(this.address);
+      return [];
+    }
+    return this.#call('txn', async () => {
+      // Leases only for TTL writes (the common case, IPAM, has none: no extra round trip).
+      const leases: ({ id: string; ttl: number } | undefined)[] = [];
+      for (const op of ops) leases.push(op.delete !== true && op.ttlSeconds !== undefined ? await this.#lease(op.ttlSeconds) : undefined);
+      const keys = ops.map((op) => Buffer.from(op.key, 'utf8'));
+      const compare = ops.map((op, i) => {
+        const key = keys[i];
+        const kind = txnOpKind(op);
+        if (kind === 'create') return { key, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 };
+        if (op.revision !== undefined) return { key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: op.revision };
+        return { key, target: 'Version' as const, result: 'Greater' as const, version: 0 };
+      });
+      const success: IRequestOp[] = ops.map((op, i) =>
+        op.delete === true
+          ? { request_delete_range: { key: keys[i], prev_kv: true } }
+          : EtcdBackend.#putOp(op.key, op.value, leases[i]),
+      );
+      const res = await this.#client.kv.txn({
+        compare,
+        success,
+        failure: keys.map((key) => ({ request_range: { key, keys_only: true } })),
+      });
+      if (!res.succeeded) {
+        ops.forEach((op, i) => {
+          const cur = res.responses[i]?.response_range?.kvs ?? [];
+          const kind = txnOpKind(op);
+          if (kind === 'create') {
+            if (cur.length > 0) throw alreadyExists(op.key);
+          } else if (cur.length === 0) {
+            throw notFound(op.key);
+          } else if (op.revision !== undefined && num(cur[0].mod_revision) !== op.revision) {
+            throw revisionConflict(op.key, op.revision, num(cur[0].mod_revision));
+          }
+        });
+        // Every compare held when re-checked: cannot happen within one etcd revision.
+        throw new WeftError(ErrorCodes.DATASTORE, `etcd txn on ${ops[0].key}…: compare failed but no op fails`);
+      }
+      const revision = EtcdBackend.#rev(res.header);
+      const out: KVPair[] = [];
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i];
+        if (op.delete === true) {
+          const prev = res.responses[i]?.response_delete_range?.prev_kvs?.[0];
+          const kv: KVPair = { key: op.key, value: prev?.value.toString('utf8') ?? '', revision };
+          const ttl = prev !== undefined && prev.lease !== '0' && prev.lease !== '' ? await this.#ttlOfLease(prev.lease) : undefined;
+          if (ttl !== undefined) kv.ttlSeconds = ttl;
+          out.push(kv);
+        } else {
+          const kv: KVPair = { key: op.key, value: op.value, revision };
+          const lease = leases[i];
+          if (lease) kv.ttlSeconds = lease.ttl;
+          out.push(kv);
+        }
+      }
+      return out;
     });
   }
 

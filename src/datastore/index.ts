@@ -5,5 +5,5 @@ export { MemoryBackend, type MemoryBackendOptions } from './memory.ts';
 export { SqliteBackend, DEFAULT_SQLITE_PATH, type SqliteBackendOptions } from './sqlite.ts';
 export { EtcdBackend, type EtcdBackendOptions } from './etcd.ts';
 export { Syncer, type SyncerOptions } from './syncer.ts';
-export { openBackend, type DatastoreSpec } from './factory.ts';
+export { openBackend, parseSqliteTarget, type DatastoreSpec } from './factory.ts';
 export { isRetryableDatastoreError } from './errors.ts';

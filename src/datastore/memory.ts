@@ -13,13 +13,14 @@ import type {
   KVPair,
   ListOptions,
   ListResult,
+  TxnOp,
   Watch,
   WatchEvent,
   WatchHandlers,
   WatchOptions,
   WriteOptions,
 } from './types.ts';
-import { batchByRevision, normTtl } from './util.ts';
+import { batchByRevision, normTtl, txnOpKind, validateTxn } from './util.ts';
 
 interface Entry {
   value: string;
@@ -191,6 +192,50 @@ export class MemoryBackend implements Backend {
     const revision = ++this.#rev;
     this.#commit([{ type: 'delete', key, revision, prevValue: cur.value }]);
     return this.#pair(key, { ...cur, revision });
+  }
+
+  async txn(ops: TxnOp[]): Promise<KVPair[]> {
+    this.#check();
+    validateTxn(ops);
+    if (ops.length === 0) return [];
+    // Every compare first: a failing one leaves the store untouched.
+    for (const op of ops) {
+      const cur = this.#live(op.key);
+      const kind = txnOpKind(op);
+      if (kind === 'create') {
+        if (cur !== undefined) throw alreadyExists(op.key);
+      } else if (cur === undefined) {
+        throw notFound(op.key);
+      } else if (op.revision !== undefined && cur.revision !== op.revision) {
+        throw revisionConflict(op.key, op.revision, cur.revision);
+      }
+    }
+    // Expired entries overwritten by the txn get their own delete first (as #write does).
+    for (const op of ops) this.#expireOne(op.key);
+    const revision = ++this.#rev;
+    const events: WatchEvent[] = [];
+    const out: KVPair[] = [];
+    for (const op of ops) {
+      if (op.delete === true) {
+        const cur = this.#data.get(op.key)!;
+        this.#data.delete(op.key);
+        events.push({ type: 'delete', key: op.key, revision, prevValue: cur.value });
+        out.push(this.#pair(op.key, { ...cur, revision }));
+        continue;
+      }
+      const created = op.create === true;
+      const ttl = normTtl(op.ttlSeconds);
+      const e: Entry = { value: op.value, revision };
+      if (ttl !== undefined) {
+        e.ttlSeconds = ttl;
+        e.expiresAt = this.#now() + ttl * 1000;
+      }
+      this.#data.set(op.key, e);
+      events.push({ type: 'put', key: op.key, value: op.value, revision, created });
+      out.push(this.#pair(op.key, e));
+    }
+    this.#commit(events);
+    return out;
   }
 
   async deletePrefix(prefix: string): Promise<number> {

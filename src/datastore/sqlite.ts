@@ -8,7 +8,9 @@
  *   poll `meta.revision` every ~10 ms (one indexed point read) and, when it moved, read the new
  *   change rows. That is the cross-process notification channel; no other IPC.
  * - Writes run in `BEGIN IMMEDIATE` so the read-check-write of a CAS happens under the write lock;
- *   concurrent writers in other processes wait up to busy_timeout.
+ *   concurrent writers in other processes wait up to busy_timeout. `txn(ops)` runs all its compares
+ *   and writes in one such transaction (one revision, one commit).
+ * - `synchronous`: FULL by default (fsync per commit); NORMAL on request (DESIGN.md, Durability).
  * - Compaction deletes change rows below a revision (`meta.compact_revision`); a watch from an
  *   older revision fails with onError('compacted'). The log is trimmed automatically beyond
  *   `historyRevisions` revisions.
@@ -28,13 +30,14 @@ import type {
   KVPair,
   ListOptions,
   ListResult,
+  TxnOp,
   Watch,
   WatchEvent,
   WatchHandlers,
   WatchOptions,
   WriteOptions,
 } from './types.ts';
-import { batchByRevision, normTtl } from './util.ts';
+import { batchByRevision, normTtl, txnOpKind, validateTxn } from './util.ts';
 
 export { DEFAULT_SQLITE_PATH } from '../lib/defaults.ts';
 import { DEFAULT_SQLITE_PATH } from '../lib/defaults.ts';
@@ -50,8 +53,13 @@ export interface SqliteBackendOptions {
   historyRevisions?: number;
   /** How long a writer waits for another process's write lock. Default 5000 ms. */
   busyTimeoutMs?: number;
-  /** PRAGMA synchronous. FULL (default) fsyncs the WAL on every commit; NORMAL may lose the last commits on power loss. */
-  synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * PRAGMA synchronous (WAL mode). `full` (default) fsyncs the WAL on every commit: an acknowledged
+   * write survives power loss. `normal` fsyncs only at checkpoints: still never corrupt, but the last
+   * commits before a power loss / kernel crash may be lost (not on a process crash). See DESIGN.md.
+   * Upper case is accepted too.
+   */
+  synchronous?: 'full' | 'normal' | 'FULL' | 'NORMAL';
   /** Clock (epoch ms) for TTL; default Date.now. Must agree across processes sharing the file. */
   now?: () => number;
   logger?: Logger;
@@ -104,6 +112,8 @@ export class SqliteBackend implements Backend {
   readonly type = 'sqlite' as const;
   readonly address: string;
   readonly path: string;
+  /** The fsync policy in force (PRAGMA synchronous). */
+  readonly synchronous: 'full' | 'normal';
 
   readonly #db: DatabaseSync;
   readonly #log: Logger;
@@ -146,12 +156,14 @@ export class SqliteBackend implements Backend {
     this.#historyRevisions = opts.historyRevisions ?? 10_000;
     this.#pollIntervalMs = opts.pollIntervalMs ?? 10;
     const busy = opts.busyTimeoutMs ?? 5000;
+    const sync = syncPragma(opts.synchronous);
+    this.synchronous = sync === 'FULL' ? 'full' : 'normal';
     try {
       mkdirSync(dirname(this.path), { recursive: true });
       this.#db = new DatabaseSync(this.path, { timeout: busy });
       this.#db.exec(`PRAGMA busy_timeout = ${Math.floor(busy)}`);
       this.#db.exec('PRAGMA journal_mode = WAL');
-      this.#db.exec(`PRAGMA synchronous = ${opts.synchronous ?? 'FULL'}`);
+      this.#db.exec(`PRAGMA synchronous = ${sync}`);
       this.#db.exec('BEGIN IMMEDIATE');
       try {
         this.#db.exec(SCHEMA);
@@ -393,6 +405,43 @@ export class SqliteBackend implements Backend {
     });
   }
 
+  async txn(ops: TxnOp[]): Promise<KVPair[]> {
+    validateTxn(ops);
+    if (ops.length === 0) {
+      this.#check();
+      return [];
+    }
+    // One BEGIN IMMEDIATE transaction: every compare and every write under the write lock, one
+    // revision, one commit (= one WAL fsync with synchronous=FULL). A throw rolls everything back.
+    return this.#write((tx) => {
+      const rows: (KvRow | undefined)[] = [];
+      for (const op of ops) {
+        const cur = this.#liveInTx(tx, op.key);
+        const kind = txnOpKind(op);
+        if (kind === 'create') {
+          if (cur !== undefined) throw alreadyExists(op.key);
+        } else if (cur === undefined) {
+          throw notFound(op.key);
+        } else if (op.revision !== undefined && cur.revision !== op.revision) {
+          throw revisionConflict(op.key, op.revision, cur.revision);
+        }
+        rows.push(cur);
+      }
+      return ops.map((op, i) => {
+        if (op.delete === true) {
+          const cur = rows[i]!;
+          this.#st.del.run({ key: op.key });
+          const revision = tx.rev();
+          tx.emit({ type: 'delete', key: op.key, revision, prevValue: cur.value });
+          const kv: KVPair = { key: op.key, value: cur.value, revision };
+          if (cur.ttl !== null) kv.ttlSeconds = cur.ttl;
+          return kv;
+        }
+        return this.#putInTx(tx, op.key, op.value, op.ttlSeconds, rows[i] !== undefined);
+      });
+    });
+  }
+
   async deletePrefix(prefix: string): Promise<number> {
     return this.#write((tx) => {
       const rows = this.#st.prefixKeys.all({ prefix }) as unknown as KvRow[];
@@ -557,6 +606,20 @@ interface Tx {
   readonly now: number;
   rev(): number;
   emit(ev: WatchEvent): void;
+}
+
+function syncPragma(s: SqliteBackendOptions['synchronous']): 'FULL' | 'NORMAL' {
+  switch (s) {
+    case undefined:
+    case 'full':
+    case 'FULL':
+      return 'FULL';
+    case 'normal':
+    case 'NORMAL':
+      return 'NORMAL';
+    default:
+      throw new WeftError(ErrorCodes.DATASTORE_CONFIG, `SQLite synchronous must be 'full' or 'normal', got ${JSON.stringify(s)}`);
+  }
 }
 
 function toEvent(r: ChangeRow): WatchEvent {

@@ -42,6 +42,18 @@ export interface CasOptions extends WriteOptions {
   revision: number;
 }
 
+/**
+ * One operation of an atomic multi-key transaction (`Backend.txn`):
+ * - `{key, value, revision}`: compare-and-swap update (the key must exist at exactly `revision`);
+ * - `{key, value, create: true}`: create (the key must be absent);
+ * - `{key, delete: true, revision?}`: delete (the key must exist; at `revision` when given).
+ * A key may appear at most once per transaction (etcd refuses duplicates too).
+ */
+export type TxnOp =
+  | { key: string; value: string; revision: number; ttlSeconds?: number; create?: never; delete?: never }
+  | { key: string; value: string; create: true; ttlSeconds?: number; revision?: never; delete?: never }
+  | { key: string; delete: true; revision?: number; value?: never; create?: never };
+
 export type WatchEvent =
   | { type: 'put'; key: string; value: string; revision: number; created: boolean }
   | { type: 'delete'; key: string; revision: number; prevValue?: string };
@@ -81,6 +93,15 @@ export interface Backend {
   put(key: string, value: string, opts?: WriteOptions): Promise<KVPair>;
   /** Deletes; with `revision` it is CAS. Returns the deleted pair. ERR_NOT_FOUND if absent. */
   delete(key: string, opts?: { revision?: number }): Promise<KVPair>;
+  /**
+   * Optional: applies every op or none, as ONE store transaction (one revision, one fsync, one watch
+   * batch). The compares are decided together with the writes. Returns one pair per op, in order:
+   * the written pair, or for a delete the deleted value at the transaction's revision. On failure
+   * nothing is written and the error names the first failing op's key (`details.key`):
+   * ERR_ALREADY_EXISTS (create of a present key), ERR_NOT_FOUND (update/delete of an absent key),
+   * ERR_REVISION_CONFLICT (other revision). An empty op list writes nothing and returns [].
+   */
+  txn?(ops: TxnOp[]): Promise<KVPair[]>;
   /** Deletes every key under prefix; returns how many. */
   deletePrefix(prefix: string): Promise<number>;
   /** Current store revision. Also serves as a health check (ERR_DATASTORE_UNREACHABLE). */

@@ -1,5 +1,6 @@
 /** Small helpers shared by the backends. */
-import type { WatchEvent } from './types.ts';
+import { ErrorCodes, WeftError } from '../lib/errors.ts';
+import type { TxnOp, WatchEvent } from './types.ts';
 
 /** Groups events (already in revision order) into one batch per revision = per store transaction. */
 export function batchByRevision(events: WatchEvent[]): WatchEvent[][] {
@@ -38,4 +39,32 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 export function toErrorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** What a txn op does (see TxnOp). */
+export function txnOpKind(op: TxnOp): 'create' | 'update' | 'delete' {
+  if (op.delete === true) return 'delete';
+  if (op.create === true) return 'create';
+  return 'update';
+}
+
+/** Rejects malformed transactions before anything is read or written (same rules on every backend). */
+export function validateTxn(ops: TxnOp[]): void {
+  const seen = new Set<string>();
+  for (const op of ops) {
+    if (typeof op.key !== 'string' || op.key === '') {
+      throw new WeftError(ErrorCodes.VALIDATION, 'txn: every op needs a non-empty key');
+    }
+    if (seen.has(op.key)) {
+      throw new WeftError(ErrorCodes.VALIDATION, `txn: key ${op.key} appears more than once`, { details: { key: op.key } });
+    }
+    seen.add(op.key);
+    const kind = txnOpKind(op);
+    if (kind !== 'delete' && typeof op.value !== 'string') {
+      throw new WeftError(ErrorCodes.VALIDATION, `txn: ${kind} of ${op.key} needs a string value`, { details: { key: op.key } });
+    }
+    if (kind === 'update' && !Number.isInteger(op.revision)) {
+      throw new WeftError(ErrorCodes.VALIDATION, `txn: update of ${op.key} needs the expected revision`, { details: { key: op.key } });
+    }
+  }
 }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MemoryBackend, type Backend, type CasOptions, type KVPair, type ListOptions, type ListResult, type Watch, type WatchHandlers, type WatchOptions, type WriteOptions } from '../datastore/index.ts';
+import { MemoryBackend, type Backend, type CasOptions, type KVPair, type ListOptions, type ListResult, type TxnOp, type Watch, type WatchHandlers, type WatchOptions, type WriteOptions } from '../datastore/index.ts';
 import { ErrorCodes, WeftError, isWeftError } from '../lib/errors.ts';
 import * as B from './block.ts';
 import { checkIpam } from './check.ts';
@@ -25,10 +25,14 @@ class FlakyBackend implements Backend {
   readonly inner: Backend;
   readonly rnd: () => number;
   readonly p: number;
-  constructor(inner: Backend, rnd: () => number, p: number) {
+  /** Present when the inner backend has it and `withTxn` (one atomic write, failing like the others). */
+  txn?: (ops: TxnOp[]) => Promise<KVPair[]>;
+  constructor(inner: Backend, rnd: () => number, p: number, withTxn: boolean) {
     this.inner = inner;
     this.rnd = rnd;
     this.p = p;
+    const txn = inner.txn?.bind(inner);
+    if (withTxn && txn !== undefined) this.txn = (ops) => this.#write(() => txn(ops));
   }
   async #write<T>(fn: () => Promise<T>): Promise<T> {
     const r = this.rnd();
@@ -61,7 +65,7 @@ function lcg(seed: number): () => number {
   };
 }
 
-test('writes that fail before or after applying never duplicate or lose an acknowledged allocation', async () => {
+for (const withTxn of [true, false]) test(`writes that fail before or after applying never duplicate or lose an acknowledged allocation (${withTxn ? 'atomic txn' : 'two writes'})`, async () => {
   await fc.assert(
     fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 31 }), async (seed) => {
       const mem = new MemoryBackend();
@@ -75,7 +79,7 @@ test('writes that fail before or after applying never duplicate or lose an ackno
         await Promise.all(
           hosts.map(async (host, hi) => {
             const rnd = lcg(seed + hi * 7919);
-            const ipam = new Ipam(new FlakyBackend(mem, rnd, 0.15), { random: rnd, unreachableTimeoutMs: 60_000, unreachableBackoffMs: 1 });
+            const ipam = new Ipam(new FlakyBackend(mem, rnd, 0.15, withTxn), { random: rnd, unreachableTimeoutMs: 60_000, unreachableBackoffMs: 1 });
             for (let i = 0; i < 12; i++) {
               const handle = `${host}.w${i}`;
               used.push(handle);

@@ -400,3 +400,64 @@ describe('claim races', () => {
     assert.deepEqual(affs.map((x) => x.affinity.state), ['confirmed']);
   }));
 });
+
+describe('atomic block+handle writes (backend txn)', () => {
+  /** Counts the datastore writes an Ipam makes. */
+  function counting(be: MemoryBackend): { backend: Backend; writes: string[] } {
+    const writes: string[] = [];
+    const backend = Object.create(be) as Backend;
+    for (const m of ['create', 'update', 'put', 'delete', 'txn'] as const) {
+      const orig = (be[m] as (...a: unknown[]) => Promise<unknown>).bind(be);
+      Object.assign(backend, { [m]: (...a: unknown[]) => { writes.push(m); return orig(...a); } });
+    }
+    for (const m of ['get', 'list', 'revision', 'watch', 'deletePrefix', 'close'] as const) {
+      Object.assign(backend, { [m]: (be[m] as (...a: unknown[]) => unknown).bind(be) });
+    }
+    return { backend, writes };
+  }
+
+  test('a warm allocation and a release are one write each; the handle always matches the block', () => setup(async (be) => {
+    await putPool(be, 'p6', '2001:db8:7::/120', { blockSize: 124 });
+    const { backend, writes } = counting(be);
+    const ipam = new Ipam(backend, { random: seeded(7), contextCacheMs: 60_000 });
+    await ipam.autoAssign({ host: 'h1', handle: 'w0', num6: 1 });
+    assert.deepEqual(writes, ['txn', 'txn'], 'claim (affinity+block) and allocation (block+handle): one txn each');
+    writes.length = 0;
+    const r = await ipam.autoAssign({ host: 'h1', handle: 'w1', num6: 1 });
+    assert.deepEqual(writes, ['txn']);
+    assert.deepEqual(decodeHandle((await be.get(ipamHandleKey('w1')))!.value).block, { [r.ipv6[0].block]: 1 });
+    assert.equal(decodeAffinity((await be.get(ipamAffinityKey('h1', r.ipv6[0].block)))!.value).state, 'confirmed');
+    writes.length = 0;
+    await ipam.releaseIPs([r.ipv6[0].ip]);
+    assert.deepEqual(writes, ['txn']);
+    assert.equal(await be.get(ipamHandleKey('w1')), undefined, 'last address released: handle deleted in the same write');
+  }));
+
+  test('a stale cached handle is re-read and the allocation still lands once', () => setup(async (be) => {
+    await putPool(be, 'p4', '192.0.2.0/26', { blockSize: 28 });
+    const a = new Ipam(be, { random: seeded(1) });
+    const b = new Ipam(be, { random: seeded(2) });
+    const r1 = await a.autoAssign({ host: 'h1', handle: 'shared', num4: 1 });
+    // Another process changes the handle behind a's cache.
+    const r2 = await b.autoAssign({ host: 'h2', handle: 'shared', num4: 1 });
+    const r3 = await a.autoAssign({ host: 'h1', handle: 'shared', num4: 1 });
+    const h = decodeHandle((await be.get(ipamHandleKey('shared')))!.value);
+    const counts = new Map<string, number>();
+    for (const x of [r1, r2, r3]) counts.set(x.ipv4[0].block, (counts.get(x.ipv4[0].block) ?? 0) + 1);
+    assert.deepEqual(h.block, Object.fromEntries(counts));
+    const rel = await a.releaseByHandle('shared');
+    assert.equal(rel.released.length, 3);
+    assert.equal(await be.get(ipamHandleKey('shared')), undefined);
+  }));
+
+  test('a claim that loses the block race writes nothing (no pending affinity to withdraw)', () => setup(async (be) => {
+    await putPool(be, 'p4', '192.0.2.0/28', { blockSize: 28 });
+    const a = new Ipam(be, { random: () => 0 });
+    const b = new Ipam(be, { random: () => 0 });
+    await a.autoAssign({ host: 'h1', handle: 'x1', num4: 1 });
+    const r = await b.autoAssign({ host: 'h2', handle: 'x2', num4: 1 });
+    assert.equal(r.ipv4[0].borrowed, true);
+    assert.equal(await be.get(ipamAffinityKey('h2', '192.0.2.0/28')), undefined);
+  }));
+});
+

@@ -5,6 +5,7 @@
  */
 import {
   IPAM_CONFIG_KEY,
+  IPAM_HANDLE_PREFIX,
   ipamAffinityKey,
   ipamAffinityPrefix,
   ipamBlockKey,
@@ -15,6 +16,8 @@ import {
   parseIpamBlockKey,
   type Backend,
   type IPFamily,
+  type KVPair,
+  type TxnOp,
 } from '../datastore/index.ts';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { ErrorCodes, WeftError, isWeftError } from '../lib/errors.ts';
@@ -73,6 +76,11 @@ export interface IpamOptions {
   registry?: Registry;
   /** Evaluates a pool's nodeSelector against node labels; default: the selector component. */
   matchSelector?: (selector: string, labels: Labels) => boolean;
+  /**
+   * Use the backend's atomic multi-key `txn` (block + handle in one write) when it has one. Default
+   * true; false forces the two-write path that backends without `txn` get (tests cover both).
+   */
+  useTxn?: boolean;
 }
 
 export interface AutoAssignRequest {
@@ -207,6 +215,13 @@ export class Ipam {
   readonly #blockCache = new Map<string, BlockState>();
   /** host|version|pools → CIDRs of blocks affine to the host (see #assignFamily). */
   readonly #ownCache = new Map<string, string[]>();
+  /**
+   * Last known value+revision of handles this process wrote (txn path only): a later allocation for
+   * the same handle (the other family, another block) updates it without a read. CAS makes staleness
+   * safe: a stale entry fails its compare and is re-read.
+   */
+  readonly #handleCache = new Map<string, { revision: number; handle: Handle }>();
+  readonly #useTxn: boolean;
   readonly #contextCacheMs: number;
   #context: { at: number; value: Promise<[IpamConfig, PoolInfo[], Reservations]> } | undefined;
   readonly #m: {
@@ -224,6 +239,7 @@ export class Ipam {
     this.sources = { ...def, ...opts.sources };
     this.#maxRetries = opts.maxRetries ?? 100;
     this.#contextCacheMs = opts.contextCacheMs ?? 0;
+    this.#useTxn = opts.useTxn ?? true;
     const registers = [opts.registry ?? new Registry()];
     this.#m = {
       assignSeconds: new Histogram({
@@ -332,6 +348,120 @@ export class Ipam {
       const cur = await this.#getBlock(cidr);
       if (cur !== undefined && cur.revision !== st.revision && landed(cur.block)) return cur;
       return undefined;
+    }
+  }
+
+  /** The backend's atomic multi-key write, when it has one (and it is not switched off). */
+  #txn(): ((ops: TxnOp[]) => Promise<KVPair[]>) | undefined {
+    const t = this.#useTxn ? this.backend.txn : undefined;
+    return t === undefined ? undefined : (ops) => t.call(this.backend, ops);
+  }
+
+  async #handleState(handle: string, fresh: boolean): Promise<{ revision: number; handle: Handle } | undefined> {
+    if (!fresh) {
+      const c = this.#handleCache.get(handle);
+      if (c !== undefined) return c;
+    }
+    const kv = await this.backend.get(ipamHandleKey(handle));
+    if (kv === undefined) {
+      this.#handleCache.delete(handle);
+      return undefined;
+    }
+    const st = { revision: kv.revision, handle: decodeHandle(kv.value) };
+    this.#handleCache.set(handle, st);
+    return st;
+  }
+
+  /**
+   * Writes a block (CAS; `next` undefined deletes it) together with the handle counts it changes
+   * (`deltas`: handle → ±addresses in this block) as ONE datastore transaction. So an allocation is
+   * one write, and a handle never over- or under-counts, not even for an instant.
+   *
+   * Returns the written block state (null when deleted), or undefined when the block changed
+   * underneath (cache dropped: the caller retries from a fresh read). A stale view of a handle only
+   * re-reads that handle and retries here: it does not change what goes into the block. An
+   * ambiguous failure (datastore unreachable mid-write) is resolved by re-reading the block: the
+   * transaction is atomic, so if the block shows our write (`landed`), the handles have it too.
+   */
+  async #commitBlock(
+    txn: (ops: TxnOp[]) => Promise<KVPair[]>,
+    st: BlockState,
+    next: B.Block | undefined,
+    deltas: Map<string, number>,
+    landed: (cur: B.Block) => boolean,
+  ): Promise<BlockState | null | undefined> {
+    const cidr = st.block.cidr;
+    // Positive deltas start from the cached handle (or assume a new handle: most are); releases read.
+    const known = new Map<string, { revision: number; handle: Handle } | undefined>();
+    for (const [h, d] of deltas) {
+      const c = this.#handleCache.get(h);
+      known.set(h, c !== undefined || d > 0 ? c : await this.#handleState(h, true));
+    }
+    for (let attempt = 0; ; attempt++) {
+      const ops: TxnOp[] = [
+        next === undefined
+          ? { key: st.key, delete: true, revision: st.revision }
+          : { key: st.key, value: B.encodeBlock(next), revision: st.revision },
+      ];
+      const after = new Map<string, Handle | undefined>();
+      for (const [h, d] of deltas) {
+        const cur = known.get(h);
+        const key = ipamHandleKey(h);
+        if (cur === undefined) {
+          if (d <= 0) continue; // nothing to decrement (a handle removed by hand)
+          const value = adjustHandle(undefined, cidr, d);
+          after.set(h, value);
+          ops.push({ key, value: encodeHandle(value), create: true });
+          continue;
+        }
+        const value = adjustHandle(cur.handle, cidr, d);
+        if (Object.keys(value.block).length === 0) {
+          after.set(h, undefined);
+          ops.push({ key, delete: true, revision: cur.revision });
+        } else {
+          after.set(h, value);
+          ops.push({ key, value: encodeHandle(value), revision: cur.revision });
+        }
+      }
+      let res: KVPair[];
+      try {
+        res = await txn(ops);
+      } catch (e) {
+        const failedKey = isWeftError(e) ? e.details?.key : undefined;
+        if (isConflict(e) && failedKey !== st.key && typeof failedKey === 'string' && failedKey.startsWith(IPAM_HANDLE_PREFIX)) {
+          // Only our view of a handle was stale.
+          const h = failedKey.slice(IPAM_HANDLE_PREFIX.length);
+          if (attempt + 1 >= this.#maxRetries) {
+            throw new WeftError(ErrorCodes.IPAM_RETRIES, `update handle ${h}: gave up after ${attempt + 1} conflicting concurrent updates`);
+          }
+          this.#m.conflicts.inc();
+          known.set(h, await this.#handleState(h, true));
+          continue;
+        }
+        for (const h of deltas.keys()) this.#handleCache.delete(h);
+        if (isConflict(e)) {
+          this.#blockCache.delete(cidr);
+          return undefined;
+        }
+        if (!isRetryableDatastoreError(e) || next === undefined) throw e;
+        log.info({ error: (e as Error).message, block: cidr }, 'block+handle write outcome unknown; re-reading');
+        const cur = await this.#getBlock(cidr);
+        if (cur !== undefined && cur.revision !== st.revision && landed(cur.block)) return cur;
+        return undefined;
+      }
+      const revision = res[0].revision;
+      for (const [h, v] of after) {
+        if (v === undefined) this.#handleCache.delete(h);
+        else this.#handleCache.set(h, { revision, handle: v });
+      }
+      if (this.#handleCache.size > 10_000) this.#handleCache.clear();
+      if (next === undefined) {
+        this.#blockCache.delete(cidr);
+        return null;
+      }
+      const ns = { key: st.key, revision, block: next };
+      this.#blockCache.set(cidr, ns);
+      return ns;
     }
   }
 
@@ -468,11 +598,42 @@ export class Ipam {
   async #claim(host: string, c: CIDR, existing?: AffinityRecord): Promise<BlockState | undefined> {
     const cidr = formatCIDR(c);
     const affKey = ipamAffinityKey(host, cidr);
+    const txn = existing === undefined ? this.#txn() : undefined;
+    let oneShot = txn !== undefined;
     return this.#loop(`claim block ${cidr} for host ${host}`, async () => {
-      // Phase 1: pending affinity.
-      let aff: { revision: number; affinity: BlockAffinity };
       const known = existing;
       existing = undefined;
+      if (oneShot && txn !== undefined) {
+        // With a multi-key transaction the two phases collapse into one write: the confirmed
+        // affinity and the block appear together or not at all (create-if-absent on both decides
+        // races), so there is no half-finished claim to repair.
+        oneShot = false;
+        const block = B.newBlock(c, B.hostAffinity(host), this.#now());
+        const key = ipamBlockKey(cidr);
+        try {
+          const res = await txn([
+            { key: affKey, value: encodeAffinity({ state: 'confirmed', deleted: false }), create: true },
+            { key, value: B.encodeBlock(block), create: true },
+          ]);
+          const st = { key, revision: res[1].revision, block };
+          this.#blockCache.set(cidr, st);
+          return st;
+        } catch (e) {
+          if (isWeftError(e, ErrorCodes.ALREADY_EXISTS) && e.details?.key === key) {
+            // The block exists and nothing was written: another host's block is simply not ours.
+            const cur = await this.#getBlock(cidr);
+            if (cur === undefined) return RETRY;
+            if (cur.block.affinity !== B.hostAffinity(host)) return undefined;
+            // Ours without an affinity key (left by the two-write path): the steps below repair it.
+          } else if (!isWeftError(e, ErrorCodes.ALREADY_EXISTS) && !isRetryableDatastoreError(e)) {
+            throw e;
+          }
+          // Affinity already there, or the outcome is unknown: the general path sorts it out from
+          // fresh reads (and confirms a claim of ours that did land).
+        }
+      }
+      // Phase 1: pending affinity.
+      let aff: { revision: number; affinity: BlockAffinity };
       if (known !== undefined) {
         // Re-read: the listed state may be stale (a pool release may have marked it pendingDeletion
         // and deleted the block since; recreating the block then would resurrect it).
@@ -792,12 +953,20 @@ export class Ipam {
       if (borrowing && mine) return [];
       const { block: next, allocations } = B.autoAssign(st.block, n, handle, attrs, skip);
       if (allocations.length === 0) return [];
-      // Handle first: a crash after this leaves the handle over-counting (harmless, found by
-      // `ipam check`), never an allocation that release-by-handle cannot find.
-      await this.#adjustHandle(handle, cidr, allocations.length);
       const landed = (cur: B.Block): boolean =>
         allocations.every((a) => cur.allocations[a.ordinal] !== null && cur.sequenceNumberForAllocation[String(a.ordinal)] === a.sequenceNumber &&
           cur.attributes[cur.allocations[a.ordinal] as number]?.handle_id === handle);
+      const result = (): AssignedIP[] =>
+        allocations.map((a) => ({ ip: a.ip, block: cidr, pool: pool.name, sequenceNumber: a.sequenceNumber, borrowed: borrowing }));
+      const txn = this.#txn();
+      if (txn !== undefined) {
+        // Block and handle in one write (the block is trusted from the cache; CAS catches staleness).
+        const w = await this.#commitBlock(txn, st, next, new Map([[handle, allocations.length]]), landed);
+        return w === undefined ? RETRY : result();
+      }
+      // Two writes, handle first: a crash after this leaves the handle over-counting (harmless, found by
+      // `ipam check`), never an allocation that release-by-handle cannot find.
+      await this.#adjustHandle(handle, cidr, allocations.length);
       let written: BlockState | undefined;
       try {
         written = await this.#writeBlock(st, next, landed);
@@ -809,7 +978,7 @@ export class Ipam {
         await this.#adjustHandle(handle, cidr, -allocations.length);
         return RETRY;
       }
-      return allocations.map((a) => ({ ip: a.ip, block: cidr, pool: pool.name, sequenceNumber: a.sequenceNumber, borrowed: borrowing }));
+      return result();
     });
   }
 
@@ -923,11 +1092,17 @@ export class Ipam {
         if (st === undefined) return RETRY; // another host created it meanwhile: assign from theirs
       }
       const { block: next, allocation } = B.assignOrdinal(st.block, ip, req.handle, attrs);
-      await this.#adjustHandle(req.handle, cidr, 1);
       const landed = (cur: B.Block): boolean => {
         const info = B.allocationAt(cur, ip);
         return info !== undefined && info.handle === req.handle && info.sequenceNumber === allocation.sequenceNumber;
       };
+      const done = (): AssignedIP => ({ ip, block: cidr, pool: pool.name, sequenceNumber: allocation.sequenceNumber, borrowed: st.block.affinity !== B.hostAffinity(req.host) });
+      const txn = this.#txn();
+      if (txn !== undefined) {
+        const w = await this.#commitBlock(txn, st, next, new Map([[req.handle, 1]]), landed);
+        return w === undefined ? RETRY : done();
+      }
+      await this.#adjustHandle(req.handle, cidr, 1);
       let written: BlockState | undefined;
       try {
         written = await this.#writeBlock(st, next, landed);
@@ -939,7 +1114,7 @@ export class Ipam {
         await this.#adjustHandle(req.handle, cidr, -1);
         return RETRY;
       }
-      return { ip, block: cidr, pool: pool.name, sequenceNumber: allocation.sequenceNumber, borrowed: st.block.affinity !== B.hostAffinity(req.host) };
+      return done();
     });
   }
 
@@ -1029,6 +1204,12 @@ export class Ipam {
    * host affinity is deleted.
    */
   async #releaseInBlock(cidr: string, op: (b: B.Block) => B.ReleaseOutcome): Promise<B.ReleaseOutcome> {
+    const perHandleOf = (o: B.ReleaseOutcome): Map<string, number> => {
+      const m = new Map<string, number>();
+      for (const r of o.released) if (r.handle !== null) m.set(r.handle, (m.get(r.handle) ?? 0) - 1);
+      return m;
+    };
+    const txn = this.#txn();
     const out = await this.#loop(`release in block ${cidr}`, async () => {
       // Fresh read: a stale cached block could make a live allocation look already free.
       const st = await this.#getBlock(cidr);
@@ -1036,6 +1217,12 @@ export class Ipam {
       const res = op(st.block);
       if (res.released.length === 0) return res;
       const landed = (cur: B.Block): boolean => res.released.every((r) => cur.allocations[r.ordinal] === null || cur.sequenceNumberForAllocation[String(r.ordinal)] !== st.block.sequenceNumberForAllocation[String(r.ordinal)]);
+      if (txn !== undefined) {
+        // Block and handle decrements in one write.
+        const del = res.block.affinity === null && B.isEmpty(res.block);
+        const w = await this.#commitBlock(txn, st, del ? undefined : res.block, perHandleOf(res), landed);
+        return w === undefined ? RETRY : res;
+      }
       try {
         if (res.block.affinity === null && B.isEmpty(res.block)) {
           await this.backend.delete(st.key, { revision: st.revision });
@@ -1053,9 +1240,7 @@ export class Ipam {
       return w === undefined ? RETRY : res;
     });
     this.#m.released.inc(out.released.length);
-    const perHandle = new Map<string, number>();
-    for (const r of out.released) if (r.handle !== null) perHandle.set(r.handle, (perHandle.get(r.handle) ?? 0) + 1);
-    for (const [h, n] of perHandle) await this.#adjustHandle(h, cidr, -n);
+    if (txn === undefined) for (const [h, d] of perHandleOf(out)) await this.#adjustHandle(h, cidr, d);
     return out;
   }
 
@@ -1063,6 +1248,7 @@ export class Ipam {
   async releaseByHandle(handle: string): Promise<ReleaseResult> {
     validateName('handle', handle);
     const key = ipamHandleKey(handle);
+    this.#handleCache.delete(handle);
     const result: ReleaseResult = { released: [], notAllocated: [], stale: [] };
     const kv = await this.#read(() => this.backend.get(key));
     if (kv === undefined) return result;
@@ -1232,6 +1418,7 @@ export class Ipam {
   /** Forgets cached block values (tests; or after an external change). */
   clearCache(): void {
     this.#context = undefined;
+    this.#handleCache.clear();
     this.#blockCache.clear();
     this.#ownCache.clear();
   }

@@ -76,7 +76,8 @@ test('random assign/release sequences keep IPAM invariants', async () => {
         s = (Math.imul(s, 1103515245) + 12345) >>> 0;
         return s / 2 ** 32;
       };
-      const ipam = new Ipam(be, { random });
+      // Both write paths: the atomic txn (odd seeds) and the two-write fallback (even seeds).
+      const ipam = new Ipam(be, { random, useTxn: seed % 2 === 1 });
       const model = new Map<string, Held>();
       let strict = false;
       try {

@@ -1,0 +1,92 @@
+/**
+ * `weft node run|checksystem` as commander sub-commands. `registerNodeCommands(program)` is
+ * what src/cli wires in; `main.ts` runs the same commands standalone (the lab uses it).
+ */
+import type { Command } from 'commander';
+import { ErrorCodes, WeftError } from '../../lib/errors.ts';
+import type { DatastoreSpec } from '../../datastore/index.ts';
+import { ExecRunner } from '../netlink/index.ts';
+import { checkSystem } from '../plumbing/index.ts';
+import { runNode } from './node.ts';
+
+/** `sqlite:PATH` | `etcd://HOST:PORT[,HOST:PORT…]` → DatastoreSpec. */
+export function parseDatastoreUrl(url: string | undefined, env: NodeJS.ProcessEnv = process.env): DatastoreSpec {
+  const u = url ?? env.WEFT_DATASTORE ?? (env.ETCD_ENDPOINTS !== undefined ? `etcd://${env.ETCD_ENDPOINTS.replace(/https?:\/\//g, '')}` : 'sqlite:/var/lib/weft/weft.db');
+  if (u.startsWith('sqlite:')) return { type: 'sqlite', path: u.slice('sqlite:'.length) };
+  if (u.startsWith('etcd://')) {
+    return { type: 'etcd', endpoints: u.slice('etcd://'.length).split(',').filter((e) => e !== '').map((e) => (e.startsWith('http') ? e : `http://${e}`)) };
+  }
+  throw new WeftError(ErrorCodes.USAGE, `unsupported datastore ${JSON.stringify(u)}`, { hint: 'use sqlite:PATH or etcd://HOST:PORT' });
+}
+
+interface RunFlags {
+  datastore?: string;
+  name?: string;
+  ip?: string;
+  ip6?: string;
+  ipAutodetectionMethod?: string;
+  ip6AutodetectionMethod?: string;
+  as?: string;
+  defaultIppools?: boolean;
+  ipv4PoolCidr?: string;
+  ipv4PoolBlockSize?: string;
+  healthPort?: string;
+  healthHost?: string;
+  reportingInterval?: string;
+  refreshInterval?: string;
+}
+
+export function registerNodeCommands(program: Command): void {
+  const node = program.command('node').description('run and check the per-host agent');
+  node
+    .command('run')
+    .description('run the host agent in the foreground (calico/node + Felix)')
+    .option('--name <name>', 'node name (default: $NODENAME, then the hostname)')
+    .option('--ip <addr|autodetect|none>', 'IPv4 address of this node', 'autodetect')
+    .option('--ip6 <addr|autodetect|none>', 'IPv6 address of this node', 'none')
+    .option('--ip-autodetection-method <method>', 'first-found | interface=REGEX | skip-interface=REGEX | can-reach=DEST | cidr=LIST', 'first-found')
+    .option('--ip6-autodetection-method <method>', 'as --ip-autodetection-method, for IPv6', 'first-found')
+    .option('--as <number>', 'AS number of this node')
+    .option('--no-default-ippools', 'do not create a default IP pool when none exists')
+    .option('--ipv4-pool-cidr <cidr>', 'CIDR of the default IPv4 pool', '192.168.0.0/16')
+    .option('--ipv4-pool-block-size <n>', 'block size of the default IPv4 pool', '26')
+    .option('--health-port <port>', 'health and metrics port (0 = any, -1 = off)', '9099')
+    .option('--health-host <addr>', 'health and metrics listen address', '127.0.0.1')
+    .option('--reporting-interval <secs>', 'status report interval (0 = off)', '30')
+    .option('--refresh-interval <secs>', 'dataplane drift-repair interval', '90')
+    .action(async (flags: RunFlags, cmd: Command) => {
+      const g = cmd.optsWithGlobals<{ datastore?: string }>();
+      const healthPort = Number(flags.healthPort ?? '9099');
+      const n = await runNode({
+        datastore: parseDatastoreUrl(g.datastore ?? flags.datastore),
+        nodeName: flags.name,
+        ip: flags.ip,
+        ip6: flags.ip6,
+        ipAutodetectionMethod: flags.ipAutodetectionMethod,
+        ip6AutodetectionMethod: flags.ip6AutodetectionMethod,
+        asNumber: flags.as === undefined ? undefined : Number(flags.as),
+        noDefaultIpPools: flags.defaultIppools === false,
+        defaultIpv4PoolCidr: flags.ipv4PoolCidr,
+        defaultIpv4PoolBlockSize: Number(flags.ipv4PoolBlockSize ?? '26'),
+        health: healthPort < 0 ? false : { host: flags.healthHost, port: healthPort },
+        reportingIntervalSecs: Number(flags.reportingInterval ?? '30'),
+        refreshIntervalMs: Number(flags.refreshInterval ?? '90') * 1000,
+      });
+      process.stderr.write(`weft node ${n.nodeName} running (ipv4 ${n.ipv4Address ?? '-'}, health ${n.healthUrl ?? 'off'})\n`);
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          n.stop().then(resolve, resolve);
+        };
+        process.once('SIGTERM', done);
+        process.once('SIGINT', done);
+      });
+    });
+  node
+    .command('checksystem')
+    .description('check this host for what the agent needs (nftables, forwarding, proxy-ARP gateway route)')
+    .action(async () => {
+      const results = await checkSystem(new ExecRunner());
+      for (const r of results) process.stdout.write(`${r.ok ? 'OK  ' : 'FAIL'} ${r.name}: ${r.message}${r.ok || r.hint === undefined ? '' : `\n     hint: ${r.hint}`}\n`);
+      if (results.some((r) => !r.ok)) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,133 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryBackend, felixStatusKey } from '../../datastore/index.ts';
+import { ResourceClient } from '../../api/index.ts';
+import { FakeLinkOps, FakeNft, FakeRouteTable, RecordingRunner } from '../netlink/index.ts';
+import { parseAutodetectMethod, selectAddress, autodetectAddress } from './autodetect.ts';
+import { resolveNodeName, runNode } from './node.ts';
+import { parseDatastoreUrl } from './cli.ts';
+
+const links = [
+  { name: 'lo', up: true, addresses: ['127.0.0.1/8', '::1/128'] },
+  { name: 'docker0', up: true, addresses: ['198.19.0.1/16'] },
+  { name: 'cali123', up: true, addresses: [] },
+  { name: 'eth0', up: true, addresses: ['198.18.0.5/24', 'fe80::1/64', '2001:db8:1::5/64'] },
+  { name: 'eth1', up: true, addresses: ['198.18.1.5/24'] },
+];
+
+describe('node address autodetection', () => {
+  test('methods', () => {
+    assert.equal(selectAddress(links, 4, parseAutodetectMethod('first-found')), '198.18.0.5/24');
+    assert.equal(selectAddress(links, 6, parseAutodetectMethod(undefined)), '2001:db8:1::5/64');
+    assert.equal(selectAddress(links, 4, parseAutodetectMethod('interface=eth1')), '198.18.1.5/24');
+    assert.equal(selectAddress(links, 4, parseAutodetectMethod('interface=nope.*,eth[1]')), '198.18.1.5/24');
+    assert.equal(selectAddress(links, 4, parseAutodetectMethod('skip-interface=eth0')), '198.18.1.5/24');
+    assert.equal(selectAddress(links, 4, parseAutodetectMethod('cidr=198.18.1.0/24')), '198.18.1.5/24');
+    assert.equal(selectAddress(links, 4, parseAutodetectMethod('interface=docker0')), '198.19.0.1/16');
+    assert.throws(() => parseAutodetectMethod('bogus'), /invalid IP autodetection method/);
+    assert.throws(() => parseAutodetectMethod('interface=('), /invalid regex/);
+    assert.throws(() => parseAutodetectMethod('cidr=nope'), /invalid IP autodetection method/);
+  });
+
+  test('can-reach asks the kernel for the source address', async () => {
+    const r = new RecordingRunner(() => ({ code: 0, stdout: '[{"dst":"198.18.1.1","prefsrc":"198.18.1.5"}]', stderr: '' }));
+    assert.equal(await autodetectAddress(r, links, 4, parseAutodetectMethod('can-reach=198.18.1.1')), '198.18.1.5/24');
+    assert.deepEqual(r.calls[0]!.argv, ['ip', '-json', '-4', 'route', 'get', '198.18.1.1']);
+  });
+
+  test('node name and datastore url', () => {
+    assert.equal(resolveNodeName('h1', {}), 'h1');
+    assert.equal(resolveNodeName(undefined, { NODENAME: 'from-env' }), 'from-env');
+    assert.throws(() => resolveNodeName('Bad_Name', {}), /invalid node name/);
+    assert.deepEqual(parseDatastoreUrl('sqlite:/tmp/x.db'), { type: 'sqlite', path: '/tmp/x.db' });
+    assert.deepEqual(parseDatastoreUrl('etcd://127.0.0.1:2379'), { type: 'etcd', endpoints: ['http://127.0.0.1:2379'] });
+    assert.throws(() => parseDatastoreUrl('mysql://x'), /unsupported datastore/);
+  });
+});
+
+describe('runNode (memory datastore, fake kernel)', () => {
+  test('start-up writes Node, defaults and pool; programs only after in-sync; status, health, metrics', async () => {
+    const backend = new MemoryBackend();
+    const nft = new FakeNft();
+    const routes = new FakeRouteTable();
+    const fl = new FakeLinkOps();
+    for (const l of links) fl.links.set(l.name, { ...l, addresses: [...l.addresses] });
+    const node = await runNode({
+      datastore: backend, nodeName: 'h1', asNumber: 64513, defaultIpv4PoolCidr: '192.0.2.0/24',
+      health: { port: 0 }, reportingIntervalSecs: 1, reportingTTLSecs: 3, refreshIntervalMs: 0,
+      shims: { runner: new RecordingRunner(), nft, routes, links: fl },
+    });
+    try {
+      await node.ready;
+      const client = new ResourceClient(backend);
+      const n = await client.get('Node', 'h1') as unknown as { spec: { bgp: { ipv4Address: string; asNumber: number } } };
+      assert.equal(n.spec.bgp.ipv4Address, '198.18.0.5/24');
+      assert.equal(n.spec.bgp.asNumber, 64513);
+      assert.ok(await client.get('ClusterInformation', 'default'));
+      assert.ok(await client.get('FelixConfiguration', 'default'));
+      const pools = await client.list('IPPool');
+      assert.deepEqual(pools.map((p) => (p.spec as { cidr: string }).cidr), ['192.0.2.0/24']);
+      assert.ok(nft.scripts.length >= 1, 'dataplane programmed after in-sync');
+      assert.equal(fl.sysctlValues.get('net/ipv4/ip_forward'), '1');
+
+      const status = await backend.get(felixStatusKey('h1'));
+      assert.equal(status?.ttlSeconds, 3);
+      assert.ok(JSON.parse(status!.value).time);
+
+      assert.equal((await fetch(`${node.healthUrl}/liveness`)).status, 200);
+      assert.equal((await fetch(`${node.healthUrl}/readiness`)).status, 200);
+      const metrics = await (await fetch(`${node.healthUrl}/metrics`)).text();
+      assert.match(metrics, /weft_dataplane_apply_seconds_count/);
+      assert.match(metrics, /weft_felix_in_sync 1/);
+
+      // A workload endpoint on this host flows through calc graph → dataplane.
+      await client.create({
+        apiVersion: 'projectcalico.org/v3', kind: 'WorkloadEndpoint',
+        metadata: { name: 'h1-weft-w1-eth0', namespace: 'default' },
+        spec: { node: 'h1', orchestrator: 'weft', workload: 'w1', endpoint: 'eth0', interfaceName: 'cali1234567890a', ipNetworks: ['192.0.2.7/32'], profiles: [] },
+      });
+      for (let i = 0; i < 200 && !routes.routes.has('192.0.2.7/32'); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(routes.routes.get('192.0.2.7/32'), { dst: '192.0.2.7/32', type: 'unicast', dev: 'cali1234567890a', scope: 'link' });
+      assert.ok(nft.scripts.some((s) => s.includes('fw-cali1234567890a')));
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test('--no-default-ippools leaves pools alone; an existing pool prevents the default', async () => {
+    const backend = new MemoryBackend();
+    const shims = { runner: new RecordingRunner(), nft: new FakeNft(), routes: new FakeRouteTable(), links: new FakeLinkOps() };
+    const n1 = await runNode({ datastore: backend, nodeName: 'h2', ip: '198.18.0.9', noDefaultIpPools: true, health: false, reportingIntervalSecs: 0, refreshIntervalMs: 0, shims });
+    await n1.stop();
+    assert.deepEqual(await new ResourceClient(backend).list('IPPool'), []);
+    await assert.rejects(runNode({ datastore: backend, nodeName: 'h3', health: false, reportingIntervalSecs: 0, shims }), /could not autodetect/);
+  });
+});
+
+describe('runNode start-up against an unreachable datastore', () => {
+  test('waits and retries instead of failing', async () => {
+    const backend = new MemoryBackend();
+    let failures = 3;
+    const flaky = new Proxy(backend, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          if ((prop === 'get' || prop === 'create' || prop === 'put') && failures > 0) {
+            failures--;
+            return Promise.reject(Object.assign(new Error('connection refused'), { name: 'WeftError', code: 'ERR_DATASTORE_UNREACHABLE' }));
+          }
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const shims = { runner: new RecordingRunner(), nft: new FakeNft(), routes: new FakeRouteTable(), links: new FakeLinkOps() };
+    const n = await runNode({ datastore: flaky, nodeName: 'h4', ip: '198.18.0.4', noDefaultIpPools: true, health: false, reportingIntervalSecs: 0, refreshIntervalMs: 0, shims });
+    try {
+      assert.equal(failures, 0);
+      assert.ok(await new ResourceClient(backend).get('Node', 'h4'));
+    } finally {
+      await n.stop();
+    }
+  });
+});

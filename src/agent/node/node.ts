@@ -1,0 +1,294 @@
+/**
+ * `weft node run`: calico/node start-up followed by the Felix loop, in one process.
+ *
+ *   start-up (calico-notes §4): node name → datastore → address autodetection → AS number →
+ *   Node resource → ClusterInformation + default FelixConfiguration → default IP pool (unless
+ *   disabled, and only when no pool exists)
+ *
+ *   loop:  Syncer ──updates──► CalcGraph ──HostModel──► Dataplane (nftables + routes)
+ *                 ──status───►   in-sync ─────────────► setInSync (first kernel write)
+ *          status reporter (TTL key), health + metrics HTTP server
+ */
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { Registry, Gauge, collectDefaultMetrics } from 'prom-client';
+import { ErrorCodes, WeftError, isWeftError } from '../../lib/errors.ts';
+import { componentLogger, type Logger } from '../../lib/log.ts';
+import {
+  FELIX_STATUS_ROOT, IPAM_ROOT, RESOURCE_ROOT, Syncer, felixStatusKey, isRetryableDatastoreError, openBackend,
+  type Backend, type DatastoreSpec, type SyncStatus, type SyncUpdate,
+} from '../../datastore/index.ts';
+import { ResourceClient } from '../../api/index.ts';
+import { buildCalcGraph, type CalcGraph } from '../calc/index.ts';
+import { Dataplane, fromHostModel } from '../dataplane/index.ts';
+import { ExecRunner, IpLinkOps, IpRouteTable, NftCli, type LinkOps, type NftRunner, type RouteTable, type CommandRunner } from '../netlink/index.ts';
+import { configureHost } from '../plumbing/index.ts';
+import { autodetectAddress, parseAutodetectMethod } from './autodetect.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface NodeOptions {
+  datastore: DatastoreSpec | Backend;
+  /** Flag value; else NODENAME; else the hostname. */
+  nodeName?: string;
+  /** `autodetect` (default), an address (with or without prefix), or `none`. */
+  ip?: string;
+  ipAutodetectionMethod?: string;
+  /** `none` (default), `autodetect` or an address. */
+  ip6?: string;
+  ip6AutodetectionMethod?: string;
+  asNumber?: number;
+  noDefaultIpPools?: boolean;
+  /** Default pool when none exists (Calico: 192.168.0.0/16, block size 26). */
+  defaultIpv4PoolCidr?: string;
+  defaultIpv4PoolBlockSize?: number;
+  /** Health/metrics HTTP server; port 0 = any free port; `false` disables. Default 127.0.0.1:9099. */
+  health?: { host?: string; port?: number } | false;
+  /** Seconds between status reports (FelixConfiguration reportingInterval; default 30; 0 disables). */
+  reportingIntervalSecs?: number;
+  reportingTTLSecs?: number;
+  /** Dataplane drift-repair period (default 90 s). */
+  refreshIntervalMs?: number;
+  /** Kernel shims (tests); default: real tools in the current namespace. */
+  shims?: { runner?: CommandRunner; nft?: NftRunner; routes?: RouteTable; links?: LinkOps };
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Give up start-up after this long while the datastore is unreachable (0 = wait forever). */
+  startupTimeoutMs?: number;
+}
+
+export interface RunningNode {
+  readonly nodeName: string;
+  readonly ipv4Address: string | undefined;
+  readonly ipv6Address: string | undefined;
+  readonly healthUrl: string | undefined;
+  readonly dataplane: Dataplane;
+  readonly graph: CalcGraph;
+  readonly registry: Registry;
+  /** Resolves after the first in-sync has been programmed into the kernel. */
+  readonly ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function resolveNodeName(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const n = (flag ?? env.NODENAME ?? hostname()).trim();
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n) || n.length > 253) {
+    throw new WeftError(ErrorCodes.USAGE, `invalid node name ${JSON.stringify(n)}`, { hint: 'a lowercase DNS subdomain name; set --name or NODENAME' });
+  }
+  return n;
+}
+
+async function resolveAddress(
+  runner: CommandRunner, links: LinkOps, version: 4 | 6, value: string | undefined, method: string | undefined,
+): Promise<string | undefined> {
+  const v = (value ?? (version === 4 ? 'autodetect' : 'none')).trim();
+  if (v === 'none' || v === '') return undefined;
+  if (v !== 'autodetect') {
+    const withLen = v.includes('/') ? v : `${v}/${version === 4 ? 32 : 128}`;
+    return withLen;
+  }
+  const found = await autodetectAddress(runner, await links.listLinks(), version, parseAutodetectMethod(method));
+  if (found === undefined) {
+    throw new WeftError(ErrorCodes.USAGE, `could not autodetect an IPv${version} address (method ${method ?? 'first-found'})`, {
+      hint: `pass --ip${version === 6 ? '6' : ''} ADDR or another --ip${version === 6 ? '6' : ''}-autodetection-method`,
+    });
+  }
+  return found;
+}
+
+export async function runNode(opts: NodeOptions): Promise<RunningNode> {
+  const env = opts.env ?? process.env;
+  const nodeName = resolveNodeName(opts.nodeName, env);
+  const log = opts.logger ?? componentLogger('node', { node: nodeName });
+  const runner = opts.shims?.runner ?? new ExecRunner();
+  const links = opts.shims?.links ?? new IpLinkOps(runner);
+  const nft = opts.shims?.nft ?? new NftCli(runner);
+  const routes = opts.shims?.routes ?? new IpRouteTable(runner);
+  const backend = 'get' in opts.datastore ? opts.datastore : await openBackend(opts.datastore);
+  const ownsBackend = !('get' in opts.datastore);
+  const client = new ResourceClient(backend);
+  const started = Date.now();
+
+  // ---- start-up (calico/node) -------------------------------------------------------------
+  const ipv4Address = await resolveAddress(runner, links, 4, opts.ip, opts.ipAutodetectionMethod);
+  const ipv6Address = await resolveAddress(runner, links, 6, opts.ip6, opts.ip6AutodetectionMethod);
+  // calico/node WAIT_FOR_DATASTORE: an unreachable datastore is waited for, not fatal.
+  await retryWhileUnreachable(log, opts.startupTimeoutMs ?? 0, async () => {
+    await writeNode(client, nodeName, ipv4Address, ipv6Address, opts.asNumber);
+    await ensureDefaults(client, log);
+    if (opts.noDefaultIpPools !== true) {
+      await ensureDefaultPool(client, opts.defaultIpv4PoolCidr ?? '192.168.0.0/16', opts.defaultIpv4PoolBlockSize ?? 26, log);
+    }
+  });
+  log.info({ ipv4Address, ipv6Address }, 'node registered');
+
+  // ---- felix loop ---------------------------------------------------------------------------
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'weft_' });
+  const inSyncGauge = new Gauge({ name: 'weft_felix_in_sync', help: '1 once the datastore is in sync and programmed', registers: [registry] });
+  const dataplane = new Dataplane({ nft, routes, links, registry, logger: log.child({ component: 'dataplane' }), refreshIntervalMs: opts.refreshIntervalMs });
+  let firstUpdate = true;
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => { resolveReady = r; });
+  let programmed = false;
+
+  const graph = buildCalcGraph({ host: nodeName });
+  const pushModel = (): void => {
+    dataplane.update(fromHostModel(graph.snapshot()));
+  };
+  const syncer = new Syncer(backend, [RESOURCE_ROOT, IPAM_ROOT], {
+    onStatus(status: SyncStatus): void {
+      graph.onStatus(status);
+      if (status === 'in-sync') {
+        graph.flush();
+        pushModel();
+        if (!dataplane.inSync) {
+          dataplane.setInSync();
+          // Host-wide settings are kernel changes too: only after the first in-sync.
+          configureHost(links, { ipv6: ipv6Address !== undefined }).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'host sysctls failed'));
+          void dataplane.flush().then(() => {
+            programmed = true;
+            inSyncGauge.set(1);
+            resolveReady();
+          });
+        }
+      }
+    },
+    onUpdates(updates: SyncUpdate[]): void {
+      graph.onUpdates(updates);
+      const events = graph.flush();
+      // Before the first in-sync the model is only pushed once, at in-sync: a snapshot per
+      // initial-sync batch would be wasted work (nothing is programmed before then anyway).
+      if (events.length > 0 && dataplane.inSync) pushModel();
+    },
+  }, { logger: log.child({ component: 'syncer' }) });
+  syncer.start();
+
+  // ---- status reporting (felix daemon handleProcessStatusUpdate, calico-notes §2.8) ------------
+  const reportEvery = opts.reportingIntervalSecs ?? 30;
+  const ttl = opts.reportingTTLSecs ?? 90;
+  const report = async (): Promise<void> => {
+    const value = JSON.stringify({ time: new Date().toISOString(), uptime: (Date.now() - started) / 1000, first_update: firstUpdate });
+    try {
+      await backend.put(felixStatusKey(nodeName), value, { ttlSeconds: ttl });
+      await backend.put(`${FELIX_STATUS_ROOT}${nodeName}/last_reported_status`, value);
+      firstUpdate = false;
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'status report failed');
+    }
+  };
+  let statusTimer: NodeJS.Timeout | undefined;
+  if (reportEvery > 0) {
+    void report();
+    statusTimer = setInterval(() => void report(), reportEvery * 1000);
+  }
+
+  // ---- health + metrics ----------------------------------------------------------------------
+  let server: Server | undefined;
+  let healthUrl: string | undefined;
+  if (opts.health !== false) {
+    const host = opts.health?.host ?? '127.0.0.1';
+    const port = opts.health?.port ?? 9099;
+    server = createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url === '/liveness') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (url === '/readiness') {
+        const ok = programmed && syncer.status === 'in-sync';
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : `not ready (syncer ${syncer.status ?? 'starting'})\n`);
+      } else if (url === '/metrics') {
+        registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+          (e: unknown) => res.writeHead(500).end(String(e)),
+        );
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(port, host, () => resolve());
+    });
+    const a = server.address() as AddressInfo;
+    healthUrl = `http://${host}:${a.port}`;
+  }
+
+  let stopped = false;
+  return {
+    nodeName, ipv4Address, ipv6Address, healthUrl, dataplane, graph, registry, ready,
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      if (statusTimer !== undefined) clearInterval(statusTimer);
+      await syncer.stop();
+      await dataplane.stop();
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      if (ownsBackend) await backend.close();
+    },
+  };
+}
+
+async function retryWhileUnreachable(log: Logger, timeoutMs: number, fn: () => Promise<void>): Promise<void> {
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fn();
+      return;
+    } catch (e) {
+      if (!isRetryableDatastoreError(e) || (timeoutMs > 0 && Date.now() - started > timeoutMs)) throw e;
+      const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+      log.warn({ err: (e as Error).message, retryInMs: delay }, 'datastore not reachable at start-up; waiting');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+async function writeNode(client: ResourceClient, name: string, v4: string | undefined, v6: string | undefined, asNumber: number | undefined): Promise<void> {
+  let existing: Record<string, unknown> | undefined;
+  try {
+    existing = (await client.get('Node', name)) as unknown as Record<string, unknown>;
+  } catch (e) {
+    if (!isWeftError(e, ErrorCodes.NOT_FOUND)) throw e;
+  }
+  const spec = ((existing?.spec ?? {}) as Record<string, unknown>);
+  const bgp = { ...((spec.bgp ?? {}) as Record<string, unknown>) };
+  if (v4 !== undefined) bgp.ipv4Address = v4;
+  if (v6 !== undefined) bgp.ipv6Address = v6;
+  // calico/node configureASNumber: flag/env, else the node's own value, else the global default.
+  if (asNumber !== undefined) bgp.asNumber = asNumber;
+  const metadata = { ...((existing?.metadata ?? {}) as Record<string, unknown>), name };
+  await client.apply({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata, spec: { ...spec, bgp } });
+}
+
+async function ensureDefaults(client: ResourceClient, log: Logger): Promise<void> {
+  const createIfMissing = async (doc: Record<string, unknown>): Promise<void> => {
+    try {
+      await client.create(doc);
+      log.info({ kind: doc.kind }, 'created default resource');
+    } catch (e) {
+      if (!isWeftError(e, ErrorCodes.ALREADY_EXISTS)) throw e;
+    }
+  };
+  await createIfMissing({
+    apiVersion: 'projectcalico.org/v3', kind: 'ClusterInformation', metadata: { name: 'default' },
+    spec: { clusterGUID: randomUUID().replace(/-/g, ''), clusterType: 'weft', calicoVersion: `weft-${VERSION}`, datastoreReady: true },
+  });
+  await createIfMissing({ apiVersion: 'projectcalico.org/v3', kind: 'FelixConfiguration', metadata: { name: 'default' }, spec: {} });
+}
+
+async function ensureDefaultPool(client: ResourceClient, cidr: string, blockSize: number, log: Logger): Promise<void> {
+  const pools = await client.list('IPPool');
+  if (pools.length > 0) return;
+  try {
+    await client.create({
+      apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'default-ipv4-ippool' },
+      spec: { cidr, blockSize, natOutgoing: true, ipipMode: 'Never', vxlanMode: 'Never', nodeSelector: 'all()' },
+    });
+    log.info({ cidr }, 'created default IP pool');
+  } catch (e) {
+    if (!isWeftError(e, ErrorCodes.ALREADY_EXISTS)) throw e;
+  }
+}

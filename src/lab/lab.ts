@@ -1,0 +1,455 @@
+/**
+ * `weft lab`: multi-host topologies in network namespaces on one machine (the e2e harness).
+ *
+ *   weft-<lab>--underlay   bridge br0 198.18.0.254/24 (the hosts' default gateway)
+ *     │ veth u<i> ⇄ eth0
+ *   weft-<lab>-<host>      eth0 198.18.0.<i+1>/24, default via .254, `weft node run` inside
+ *     │ veth cali… ⇄ eth0  (workload plumbing library)
+ *   weft-<lab>--w-<name>   a workload: /32 address, 169.254.1.1 gateway
+ *
+ * Every object is created inside a namespace the lab owns; the root namespace is never changed
+ * (no links, routes or rules). `labDown` removes everything by the `weft-<lab>-` prefix, so it
+ * also cleans up after a crashed `up` with no state file.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, WeftError } from '../lib/errors.ts';
+import { componentLogger, type Logger } from '../lib/log.ts';
+import { EtcdBackend, SqliteBackend, felixStatusKey, type Backend } from '../datastore/index.ts';
+import { ResourceClient, parseManifests } from '../api/index.ts';
+import { Ipam } from '../ipam/index.ts';
+import { ExecRunner, IpLinkOps, runArgv } from '../agent/netlink/index.ts';
+import { hostInterfaceName, plumbWorkload } from '../agent/plumbing/index.ts';
+import type { LoadedTopology, Topology } from './topology.ts';
+
+export const DEFAULT_STATE_ROOT = '/tmp/weft-lab';
+export const LAB_ALLOW_PROFILE = 'weft-lab-allow-all';
+const AGENT_MAIN = fileURLToPath(new URL('../agent/node/main.ts', import.meta.url));
+const LAB_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const GATEWAY = '198.18.0.254';
+
+export interface LabOptions {
+  /** Parent of per-lab state directories (datastore file, agent logs, lab.json). */
+  stateRoot?: string;
+  /** Give up waiting for agents to program every workload after this long. Default 60 s. */
+  readyTimeoutMs?: number;
+  /** Agent drift-repair interval (seconds). Default 30. */
+  refreshIntervalSecs?: number;
+  /** Extra environment for agents (e.g. WEFT_LOG_LEVEL). */
+  agentEnv?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+export interface LabHostState {
+  name: string;
+  ns: string;
+  /** Underlay address with prefix length. */
+  ip: string;
+  asNumber?: number;
+  pid?: number;
+  log: string;
+}
+
+export interface LabWorkloadState {
+  name: string;
+  host: string;
+  ns: string;
+  iface: string;
+  ipv4: string[];
+  ipv6: string[];
+  wepName: string;
+}
+
+export interface LabState {
+  name: string;
+  stateDir: string;
+  dbPath: string;
+  /** Datastore URL the agents use (`sqlite:…` or `etcd://198.18.0.254:2379`). */
+  datastore: string;
+  etcdPid?: number;
+  underlay: string;
+  hosts: LabHostState[];
+  workloads: LabWorkloadState[];
+}
+
+export const nsPrefix = (lab: string): string => `weft-${lab}-`;
+export const hostNs = (lab: string, host: string): string => `weft-${lab}-${host}`;
+export const underlayNs = (lab: string): string => `weft-${lab}--underlay`;
+export const workloadNs = (lab: string, wl: string): string => `weft-${lab}--w-${wl}`;
+
+function ip(args: string[]): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new WeftError(ErrorCodes.INTERNAL, `ip ${args.join(' ')}: ${r.stderr.trim()}`);
+}
+
+function listNamespaces(): string[] {
+  const out = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  return out.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n !== '');
+}
+
+export function stateDirFor(lab: string, opts: LabOptions = {}): string {
+  return join(opts.stateRoot ?? DEFAULT_STATE_ROOT, lab);
+}
+
+export function readState(lab: string, opts: LabOptions = {}): LabState | undefined {
+  const f = join(stateDirFor(lab, opts), 'lab.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as LabState) : undefined;
+}
+
+function writeState(s: LabState): void {
+  writeFileSync(join(s.stateDir, 'lab.json'), JSON.stringify(s, null, 2));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts (or restarts) the agent of one host as a detached process inside the host namespace. */
+export function startAgent(state: LabState, host: LabHostState, opts: LabOptions = {}): number {
+  const fd = openSync(host.log, 'a');
+  try {
+    const args = [
+      'netns', 'exec', host.ns, process.execPath, AGENT_MAIN, '--datastore', state.datastore,
+      'node', 'run', '--name', host.name, '--ip', host.ip, '--no-default-ippools',
+      '--health-port', '9099', '--reporting-interval', '10', '--refresh-interval', String(opts.refreshIntervalSecs ?? 30),
+      ...(host.asNumber !== undefined ? ['--as', String(host.asNumber)] : []),
+    ];
+    const child = spawn('ip', args, {
+      detached: true, stdio: ['ignore', fd, fd],
+      env: { PATH: process.env.PATH, WEFT_LOG_LEVEL: 'info', ...opts.agentEnv },
+    });
+    child.unref();
+    if (child.pid === undefined) throw new WeftError(ErrorCodes.INTERNAL, `could not start the agent for ${host.name}`);
+    host.pid = child.pid;
+    writeState(state);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Stops one host's agent: SIGTERM (or the given signal), then SIGKILL if it lingers. */
+export async function stopAgent(state: LabState, host: LabHostState, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const pid = host.pid;
+  if (pid !== undefined && alive(pid)) {
+    try { process.kill(pid, signal); } catch { /* gone */ }
+    for (let i = 0; i < 40 && alive(pid); i++) await sleep(50);
+    if (alive(pid)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  host.pid = undefined;
+  writeState(state);
+}
+
+/** Creates the whole lab; on any failure everything created so far is removed again. */
+export async function labUp(loaded: LoadedTopology, opts: LabOptions = {}): Promise<LabState> {
+  const t = loaded.topology;
+  const log = opts.logger ?? componentLogger('lab', { lab: t.name });
+  const existing = listNamespaces().filter((n) => n.startsWith(nsPrefix(t.name)));
+  if (existing.length > 0) {
+    throw new WeftError(ErrorCodes.ALREADY_EXISTS, `lab ${t.name} already exists (${existing.length} namespaces)`, { hint: `weft lab down ${t.name}` });
+  }
+  const stateDir = stateDirFor(t.name, opts);
+  rmSync(stateDir, { recursive: true, force: true });
+  mkdirSync(stateDir, { recursive: true });
+  const etcd = t.datastore === 'etcd';
+  const state: LabState = {
+    name: t.name, stateDir, dbPath: join(stateDir, 'weft.db'), underlay: underlayNs(t.name),
+    datastore: etcd ? `etcd://${GATEWAY}:${ETCD_PORT}` : `sqlite:${join(stateDir, 'weft.db')}`,
+    hosts: t.hosts.map((h, i) => ({
+      name: h.name, ns: hostNs(t.name, h.name), ip: `198.18.0.${i + 1}/24`, log: join(stateDir, `${h.name}.log`),
+      ...(h.asNumber !== undefined ? { asNumber: h.asNumber } : {}),
+    })),
+    workloads: [],
+  };
+  writeState(state);
+  try {
+    buildUnderlay(state);
+    // Workload namespaces are created here, in this mount namespace: `ip netns add` run under
+    // `ip netns exec` (the etcd provisioning child) would bind-mount them in a private mount
+    // namespace, invisible to everyone else.
+    for (const w of t.workloads) {
+      ip(['netns', 'add', workloadNs(t.name, w.name)]);
+      ip(['-n', workloadNs(t.name, w.name), 'link', 'set', 'lo', 'up']);
+    }
+    if (etcd) {
+      // etcd lives in the underlay namespace (reachable by every host at the gateway address); the
+      // datastore work runs in a child process inside that namespace, since this process (root
+      // namespace) has no route to it and the lab never adds one.
+      state.etcdPid = startEtcd(state);
+      writeState(state);
+      writeFileSync(join(stateDir, 'provision.json'), JSON.stringify({ loaded, opts: { readyTimeoutMs: opts.readyTimeoutMs, refreshIntervalSecs: opts.refreshIntervalSecs, agentEnv: opts.agentEnv } }));
+      const r = spawnSync('ip', ['netns', 'exec', state.underlay, process.execPath, LAB_MAIN, 'lab', '_provision', stateDir], {
+        encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'], timeout: (opts.readyTimeoutMs ?? 60_000) + 60_000,
+      });
+      if (r.status !== 0) throw new WeftError(ErrorCodes.INTERNAL, `lab provisioning failed: ${(r.stderr ?? '').trim().slice(-2000)}`);
+      const done = readState(t.name, opts);
+      if (done === undefined) throw new WeftError(ErrorCodes.INTERNAL, 'lab provisioning left no state');
+      log.info({ hosts: done.hosts.length, workloads: done.workloads.length }, 'lab up (etcd)');
+      return done;
+    }
+    const backend = new SqliteBackend({ path: state.dbPath });
+    try {
+      await provision(state, loaded, backend, opts);
+    } finally {
+      await backend.close();
+    }
+    log.info({ hosts: state.hosts.length, workloads: state.workloads.length }, 'lab up');
+    return state;
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'lab up failed; cleaning up');
+    await labDown(t.name, opts);
+    throw e;
+  }
+}
+
+/** Datastore contents, agents, workloads, wait — given a reachable backend. */
+export async function provision(state: LabState, loaded: LoadedTopology, backend: Backend, opts: LabOptions = {}): Promise<void> {
+  await waitForDatastore(backend, 30_000);
+  await seedDatastore(backend, loaded.topology, loaded.manifests);
+  for (const h of state.hosts) startAgent(state, h, opts);
+  const client = new ResourceClient(backend);
+  const ipam = new Ipam(backend);
+  for (const w of loaded.topology.workloads) {
+    state.workloads.push(await addWorkload(state, client, ipam, w));
+    writeState(state);
+  }
+  await waitProgrammed(state, opts.readyTimeoutMs ?? 60_000);
+}
+
+/** Entry of the `_provision` child (etcd labs): runs inside the underlay namespace. */
+export async function provisionFromStateDir(stateDir: string): Promise<void> {
+  const state = JSON.parse(readFileSync(join(stateDir, 'lab.json'), 'utf8')) as LabState;
+  const { loaded, opts } = JSON.parse(readFileSync(join(stateDir, 'provision.json'), 'utf8')) as { loaded: LoadedTopology; opts: LabOptions };
+  const backend = new EtcdBackend({ endpoints: [`http://127.0.0.1:${ETCD_PORT}`] });
+  try {
+    await provision(state, loaded, backend, opts);
+  } finally {
+    await backend.close();
+  }
+}
+
+async function waitForDatastore(backend: Backend, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await backend.revision();
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(200);
+    }
+  }
+}
+
+const ETCD_PORT = 2379;
+
+function startEtcd(state: LabState): number {
+  const fd = openSync(join(state.stateDir, 'etcd.log'), 'a');
+  try {
+    const child = spawn('ip', [
+      'netns', 'exec', state.underlay, 'etcd', '--name', 'weft-lab', '--data-dir', join(state.stateDir, 'etcd'),
+      '--listen-client-urls', `http://${GATEWAY}:${ETCD_PORT},http://127.0.0.1:${ETCD_PORT}`,
+      '--advertise-client-urls', `http://${GATEWAY}:${ETCD_PORT}`,
+      '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+      '--initial-cluster', 'weft-lab=http://127.0.0.1:2380', '--initial-cluster-state', 'new',
+    ], { detached: true, stdio: ['ignore', fd, fd] });
+    child.unref();
+    if (child.pid === undefined) throw new WeftError(ErrorCodes.INTERNAL, 'could not start etcd', { hint: 'is etcd installed?' });
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function seedDatastore(backend: Backend, t: Topology, manifests: LoadedTopology['manifests']): Promise<void> {
+  const client = new ResourceClient(backend);
+  const pools = t.pools ?? [{ cidr: '192.0.2.0/24' }];
+  for (const [i, p] of pools.entries()) {
+    await client.apply({
+      apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: p.name ?? `lab-pool-${i}` },
+      spec: { cidr: p.cidr, blockSize: p.blockSize ?? (p.cidr.includes(':') ? 122 : 26), natOutgoing: p.natOutgoing ?? false, ipipMode: 'Never', vxlanMode: 'Never' },
+    });
+  }
+  await client.apply({
+    apiVersion: 'projectcalico.org/v3', kind: 'Profile', metadata: { name: LAB_ALLOW_PROFILE },
+    spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
+  });
+  // Nodes first, with the lab's labels; each agent keeps them when it registers itself.
+  for (const [i, h] of t.hosts.entries()) {
+    await client.apply({
+      apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: h.name, ...(h.labels ? { labels: h.labels } : {}) },
+      spec: { bgp: { ipv4Address: `198.18.0.${i + 1}/24`, ...(h.asNumber !== undefined ? { asNumber: h.asNumber } : {}) } },
+    });
+  }
+  for (const m of manifests) {
+    for (const doc of parseManifests(m.text, m.source)) await client.apply(doc.value);
+  }
+}
+
+function buildUnderlay(state: LabState): void {
+  const ul = state.underlay;
+  ip(['netns', 'add', ul]);
+  ip(['-n', ul, 'link', 'set', 'lo', 'up']);
+  ip(['-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
+  ip(['-n', ul, 'addr', 'add', `${GATEWAY}/24`, 'dev', 'br0']);
+  ip(['-n', ul, 'link', 'set', 'br0', 'up']);
+  state.hosts.forEach((h, i) => {
+    ip(['netns', 'add', h.ns]);
+    ip(['-n', h.ns, 'link', 'set', 'lo', 'up']);
+    ip(['-n', ul, 'link', 'add', `u${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns]);
+    ip(['-n', ul, 'link', 'set', `u${i}`, 'master', 'br0']);
+    ip(['-n', ul, 'link', 'set', `u${i}`, 'up']);
+    ip(['-n', h.ns, 'addr', 'add', h.ip, 'dev', 'eth0']);
+    ip(['-n', h.ns, 'link', 'set', 'eth0', 'up']);
+    // The default route matters: proxy ARP for 169.254.1.1 needs a route covering it (seed 001).
+    ip(['-n', h.ns, 'route', 'add', 'default', 'via', GATEWAY]);
+  });
+}
+
+async function addWorkload(state: LabState, client: ResourceClient, ipam: Ipam, w: Topology['workloads'][number]): Promise<LabWorkloadState> {
+  const host = state.hosts.find((h) => h.name === w.host)!;
+  const handle = `lab.${state.name}.${w.name}`;
+  const addrs: string[] = [];
+  if (w.ip !== undefined) addrs.push((await ipam.assignIP({ ip: w.ip.split('/')[0]!, host: w.host, handle })).ip);
+  if (w.ip6 !== undefined) addrs.push((await ipam.assignIP({ ip: w.ip6.split('/')[0]!, host: w.host, handle })).ip);
+  if (addrs.length === 0) {
+    const r = await ipam.autoAssign({ host: w.host, handle, num4: 1, attrs: { lab: state.name, workload: w.name } });
+    addrs.push(...r.ipv4.map((a) => a.ip));
+  }
+  const ns = workloadNs(state.name, w.name);
+  const res = await plumbWorkload(
+    { host: new IpLinkOps(new ExecRunner(host.ns)), workload: new IpLinkOps(new ExecRunner(ns)) },
+    { workloadId: `${state.name}/${w.name}`, netns: ns, addresses: addrs },
+  );
+  const wep = await client.apply({
+    apiVersion: 'projectcalico.org/v3', kind: 'WorkloadEndpoint',
+    metadata: { namespace: 'default', labels: { ...(w.labels ?? {}), 'weft.dev/lab': state.name, 'weft.dev/workload': w.name } },
+    spec: {
+      node: w.host, orchestrator: 'lab', workload: w.name, endpoint: 'eth0', interfaceName: res.hostInterface,
+      ipNetworks: [...res.ipv4Nets, ...res.ipv6Nets], profiles: w.profiles ?? [LAB_ALLOW_PROFILE],
+      ...(res.mac !== undefined ? { mac: res.mac } : {}),
+    },
+  });
+  return { name: w.name, host: w.host, ns, iface: res.hostInterface, ipv4: res.ipv4Nets, ipv6: res.ipv6Nets, wepName: wep.metadata.name };
+}
+
+/** Waits until every host's agent has programmed every one of its workloads (dispatch entry + route). */
+export async function waitProgrammed(state: LabState, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const missing: string[] = [];
+    for (const h of state.hosts) {
+      const mine = state.workloads.filter((w) => w.host === h.name);
+      const map = await runArgv(['ip', 'netns', 'exec', h.ns, 'nft', 'list', 'map', 'inet', 'weft', 'wl-from'], { allowFail: true });
+      const routes = await runArgv(['ip', '-n', h.ns, 'route', 'show', 'proto', '80'], { allowFail: true });
+      for (const w of mine) {
+        if (!map.stdout.includes(`"${w.iface}"`) || !routes.stdout.includes(`dev ${w.iface}`)) missing.push(w.name);
+      }
+      if (mine.length === 0 && map.code !== 0) missing.push(`host ${h.name}`);
+    }
+    if (missing.length === 0) return;
+    const dead = state.hosts.filter((h) => !alive(h.pid));
+    if (dead.length > 0) {
+      const tail = dead.map((h) => `${h.name}: ${existsSync(h.log) ? readFileSync(h.log, 'utf8').slice(-800) : ''}`).join('\n');
+      throw new WeftError(ErrorCodes.INTERNAL, `agent(s) exited: ${dead.map((h) => h.name).join(', ')}\n${tail}`);
+    }
+    if (Date.now() > deadline) {
+      throw new WeftError(ErrorCodes.TIMEOUT, `lab ${state.name}: not programmed after ${timeoutMs} ms: ${missing.join(', ')}`, { hint: `see agent logs in ${state.stateDir}` });
+    }
+    await sleep(100);
+  }
+}
+
+export interface LabDownResult {
+  namespaces: string[];
+  agentsStopped: number;
+}
+
+/** Removes everything of a lab: agents (by recorded PID), then every `weft-<lab>-` namespace. */
+export async function labDown(lab: string, opts: LabOptions = {}): Promise<LabDownResult> {
+  const state = readState(lab, opts);
+  let agentsStopped = 0;
+  for (const h of state?.hosts ?? []) {
+    if (alive(h.pid)) {
+      await stopAgent(state!, h);
+      agentsStopped++;
+    }
+  }
+  if (state?.etcdPid !== undefined && alive(state.etcdPid)) {
+    try { process.kill(state.etcdPid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  const namespaces = listNamespaces().filter((n) => n.startsWith(nsPrefix(lab)));
+  for (const ns of namespaces) {
+    // Whatever still runs inside (an agent without a state file, `lab exec` leftovers) goes too.
+    const pids = (spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '').split(/\s+/).filter(Boolean).map(Number);
+    for (const p of pids) {
+      try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  // Workloads first, then hosts, then the underlay (deleting a namespace deletes its veths).
+  const order = (n: string): number => (n.includes('--w-') ? 0 : n.endsWith('--underlay') ? 2 : 1);
+  for (const ns of [...namespaces].sort((a, b) => order(a) - order(b))) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  rmSync(stateDirFor(lab, opts), { recursive: true, force: true });
+  return { namespaces, agentsStopped };
+}
+
+export interface LabStatus {
+  name: string;
+  exists: boolean;
+  hosts: { name: string; ns: string; ip: string; agent: 'running' | 'stopped'; lastReport?: string }[];
+  workloads: { name: string; host: string; ips: string[]; iface: string }[];
+}
+
+export async function labStatus(lab: string, opts: LabOptions = {}): Promise<LabStatus> {
+  const state = readState(lab, opts);
+  const present = new Set(listNamespaces().filter((n) => n.startsWith(nsPrefix(lab))));
+  if (state === undefined) return { name: lab, exists: present.size > 0, hosts: [], workloads: [] };
+  let backend: Backend | undefined;
+  try {
+    // An etcd lab's datastore is only reachable from inside the lab: no status reports then.
+    backend = state.datastore.startsWith('sqlite:') ? new SqliteBackend({ path: state.dbPath }) : undefined;
+    const hosts = [];
+    for (const h of state.hosts) {
+      const rep = await backend?.get(felixStatusKey(h.name)).catch(() => undefined);
+      hosts.push({
+        name: h.name, ns: h.ns, ip: h.ip, agent: alive(h.pid) ? 'running' as const : 'stopped' as const,
+        ...(rep !== undefined ? { lastReport: (JSON.parse(rep.value) as { time?: string }).time } : {}),
+      });
+    }
+    return { name: lab, exists: present.size > 0, hosts, workloads: state.workloads.map((w) => ({ name: w.name, host: w.host, ips: [...w.ipv4, ...w.ipv6], iface: w.iface })) };
+  } finally {
+    await backend?.close();
+  }
+}
+
+/** The namespace a `lab exec` target (host or workload name) runs in. */
+export function execNamespace(state: LabState, target: string): string {
+  const w = state.workloads.find((x) => x.name === target);
+  if (w !== undefined) return w.ns;
+  const h = state.hosts.find((x) => x.name === target);
+  if (h !== undefined) return h.ns;
+  throw new WeftError(ErrorCodes.NOT_FOUND, `lab ${state.name} has no host or workload ${JSON.stringify(target)}`, {
+    hint: `one of: ${[...state.hosts.map((x) => x.name), ...state.workloads.map((x) => x.name)].join(', ')}`,
+  });
+}
+
+/** Runs a command inside a lab host or workload, with the caller's stdio. Returns the exit code. */
+export function labExec(state: LabState, target: string, argv: readonly string[]): number {
+  const ns = execNamespace(state, target);
+  const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+export { hostInterfaceName };
