@@ -7,7 +7,11 @@ import { CliContext, type GlobalOptions, type Output } from './context.ts';
 import { registerResourceCommands } from './commands/resources.ts';
 import { registerIpamCommands } from './commands/ipam.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
+// Components' `cli.ts` modules are public too (see docs/CONTRIBUTING.md): they register commands
+// and load the component itself only when one of its commands runs, so `weft --help` stays fast.
 import { registerDockerPluginCommand } from '../plugins/docker/cli.ts';
+import { registerNodeCommands } from '../agent/node/cli.ts';
+import { registerLabCommands } from '../lab/cli.ts';
 import { ErrorCodes, WeftError, exitCodeFor, isWeftError } from '../lib/errors.ts';
 import { setLogLevel } from '../lib/log.ts';
 import { VERSION } from './version.ts';
@@ -42,6 +46,8 @@ export function buildProgram(io: Required<Pick<RunIO, 'out' | 'err'>> & RunIO, o
   registerResourceCommands(program, contextFor);
   registerIpamCommands(program, contextFor);
   registerPolicyCommands(program, contextFor);
+  registerNodeCommands(program, (cmd) => contextFor(cmd).resolved.spec);
+  registerLabCommands(program);
   registerDockerPluginCommand(program, async (cmd) => {
     const ctx = contextFor(cmd);
     return { backend: await ctx.backend(), close: () => ctx.close() };

@@ -1,13 +1,19 @@
 /**
  * `weft lab up|down|status|exec`. `registerLabCommands(program)` is what src/cli wires in;
- * `main.ts` runs the same commands standalone.
+ * The lab's own children (agents, the etcd-lab provisioner) run src/cli/main.ts too.
  */
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCodes, WeftError } from '../lib/errors.ts';
-import { DEFAULT_STATE_ROOT, labDown, labExec, labStatus, labUp, provisionFromStateDir, readState, type LabOptions } from './lab.ts';
-import { loadTopology } from './topology.ts';
+import type { LabOptions } from './lab.ts';
+import type * as LabModule from './lab.ts';
+import type * as TopologyModule from './topology.ts';
+import { DEFAULT_STATE_ROOT } from './defaults.ts';
+
+// lab.ts pulls in the datastore, API and agent: load it when a lab command runs, not for --help.
+const load = (): Promise<typeof LabModule> => import('./lab.ts');
+const loadTopo = (): Promise<typeof TopologyModule> => import('./topology.ts');
 
 function labsIn(root: string): string[] {
   if (!existsSync(root)) return [];
@@ -29,6 +35,7 @@ export function registerLabCommands(program: Command): void {
     .requiredOption('-f, --file <topology.yaml>', 'topology file')
     .option('--timeout <secs>', 'how long to wait for agents to program every workload', '60')
     .action(async (o: { file: string; stateRoot: string; timeout: string }) => {
+      const [{ labDown, labUp }, { loadTopology }] = await Promise.all([load(), loadTopo()]);
       const loaded = loadTopology(o.file);
       const opts: LabOptions = { stateRoot: o.stateRoot, readyTimeoutMs: Number(o.timeout) * 1000 };
       // Ctrl-C while building: take everything down again.
@@ -49,12 +56,14 @@ export function registerLabCommands(program: Command): void {
 
   // Internal: provisioning child of an etcd lab (runs inside the underlay namespace).
   lab.command('_provision', { hidden: true }).argument('<stateDir>').action(async (stateDir: string) => {
+    const { provisionFromStateDir } = await load();
     await provisionFromStateDir(stateDir);
   });
 
   rootOpt(lab.command('down').description('remove a lab and everything it created').argument('[name]'))
     .action(async (name: string | undefined, o: { stateRoot: string }) => {
       const n = pickLab(name, o.stateRoot);
+      const { labDown } = await load();
       const r = await labDown(n, { stateRoot: o.stateRoot });
       process.stdout.write(`lab ${n} down: ${r.namespaces.length} namespace(s) removed, ${r.agentsStopped} agent(s) stopped\n`);
     });
@@ -63,6 +72,7 @@ export function registerLabCommands(program: Command): void {
     .option('-o, --output <fmt>', 'text or json', 'text')
     .action(async (name: string | undefined, o: { stateRoot: string; output: string }) => {
       const n = pickLab(name, o.stateRoot);
+      const { labStatus } = await load();
       const s = await labStatus(n, { stateRoot: o.stateRoot });
       if (o.output === 'json') {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
@@ -75,8 +85,9 @@ export function registerLabCommands(program: Command): void {
 
   rootOpt(lab.command('exec').description('run a command inside a lab host or workload').argument('<target>').argument('<command...>'))
     .option('--lab <name>', 'lab name (default: the only lab that is up)')
-    .action((target: string, command: string[], o: { stateRoot: string; lab?: string }) => {
+    .action(async (target: string, command: string[], o: { stateRoot: string; lab?: string }) => {
       const n = pickLab(o.lab, o.stateRoot);
+      const { labExec, readState } = await load();
       const state = readState(n, { stateRoot: o.stateRoot });
       if (state === undefined) throw new WeftError(ErrorCodes.NOT_FOUND, `lab ${n} is not up`);
       process.exitCode = labExec(state, target, command);

@@ -24,10 +24,13 @@ import { ExecRunner, IpLinkOps, runArgv } from '../agent/netlink/index.ts';
 import { hostInterfaceName, plumbWorkload } from '../agent/plumbing/index.ts';
 import type { LoadedTopology, Topology } from './topology.ts';
 
-export const DEFAULT_STATE_ROOT = '/tmp/weft-lab';
+export { DEFAULT_STATE_ROOT } from './defaults.ts';
+import { DEFAULT_STATE_ROOT } from './defaults.ts';
 export const LAB_ALLOW_PROFILE = 'weft-lab-allow-all';
-const AGENT_MAIN = fileURLToPath(new URL('../agent/node/main.ts', import.meta.url));
-const LAB_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+// Agents and the provisioning child run the weft CLI itself, with the lab's Node.
+const WEFT_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+const AGENT_MAIN = WEFT_MAIN;
+const LAB_MAIN = WEFT_MAIN;
 const GATEWAY = '198.18.0.254';
 
 export interface LabOptions {

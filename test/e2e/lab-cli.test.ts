@@ -1,6 +1,5 @@
 /**
- * e2e: the `lab` commands as a user runs them (standalone entry src/lab/main.ts; `weft lab` is the
- * same command set once wired into the CLI): up -f, status, exec <workload> -- ping, down.
+ * e2e: the `lab` commands as a user runs them (`weft lab …` through src/cli/main.ts): up -f, status, exec <workload> -- ping, down.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listNetns, netnsSkipReason } from '../helpers/netns.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/lab/main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 function lab(args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, [MAIN, 'lab', ...args], { encoding: 'utf8', timeout: 180_000 });

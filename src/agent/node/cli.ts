@@ -3,24 +3,12 @@
  * what src/cli wires in; `main.ts` runs the same commands standalone (the lab uses it).
  */
 import type { Command } from 'commander';
-import { ErrorCodes, WeftError } from '../../lib/errors.ts';
 import type { DatastoreSpec } from '../../datastore/index.ts';
-import { ExecRunner } from '../netlink/index.ts';
-import { checkSystem } from '../plumbing/index.ts';
-import { runNode } from './node.ts';
 
-/** `sqlite:PATH` | `etcd://HOST:PORT[,HOST:PORT…]` → DatastoreSpec. */
-export function parseDatastoreUrl(url: string | undefined, env: NodeJS.ProcessEnv = process.env): DatastoreSpec {
-  const u = url ?? env.WEFT_DATASTORE ?? (env.ETCD_ENDPOINTS !== undefined ? `etcd://${env.ETCD_ENDPOINTS.replace(/https?:\/\//g, '')}` : 'sqlite:/var/lib/weft/weft.db');
-  if (u.startsWith('sqlite:')) return { type: 'sqlite', path: u.slice('sqlite:'.length) };
-  if (u.startsWith('etcd://')) {
-    return { type: 'etcd', endpoints: u.slice('etcd://'.length).split(',').filter((e) => e !== '').map((e) => (e.startsWith('http') ? e : `http://${e}`)) };
-  }
-  throw new WeftError(ErrorCodes.USAGE, `unsupported datastore ${JSON.stringify(u)}`, { hint: 'use sqlite:PATH or etcd://HOST:PORT' });
-}
+/** The CLI resolves the datastore (flag, env, config files) and hands the spec to the command. */
+export type DatastoreFor = (cmd: Command) => DatastoreSpec;
 
 interface RunFlags {
-  datastore?: string;
   name?: string;
   ip?: string;
   ip6?: string;
@@ -36,7 +24,7 @@ interface RunFlags {
   refreshInterval?: string;
 }
 
-export function registerNodeCommands(program: Command): void {
+export function registerNodeCommands(program: Command, datastoreFor: DatastoreFor): void {
   const node = program.command('node').description('run and check the per-host agent');
   node
     .command('run')
@@ -55,10 +43,10 @@ export function registerNodeCommands(program: Command): void {
     .option('--reporting-interval <secs>', 'status report interval (0 = off)', '30')
     .option('--refresh-interval <secs>', 'dataplane drift-repair interval', '90')
     .action(async (flags: RunFlags, cmd: Command) => {
-      const g = cmd.optsWithGlobals<{ datastore?: string }>();
+      const { runNode } = await import('./node.ts');
       const healthPort = Number(flags.healthPort ?? '9099');
       const n = await runNode({
-        datastore: parseDatastoreUrl(g.datastore ?? flags.datastore),
+        datastore: datastoreFor(cmd),
         nodeName: flags.name,
         ip: flags.ip,
         ip6: flags.ip6,
@@ -85,6 +73,7 @@ export function registerNodeCommands(program: Command): void {
     .command('checksystem')
     .description('check this host for what the agent needs (nftables, forwarding, proxy-ARP gateway route)')
     .action(async () => {
+      const [{ ExecRunner }, { checkSystem }] = await Promise.all([import('../netlink/index.ts'), import('../plumbing/index.ts')]);
       const results = await checkSystem(new ExecRunner());
       for (const r of results) process.stdout.write(`${r.ok ? 'OK  ' : 'FAIL'} ${r.name}: ${r.message}${r.ok || r.hint === undefined ? '' : `\n     hint: ${r.hint}`}\n`);
       if (results.some((r) => !r.ok)) process.exitCode = 1;

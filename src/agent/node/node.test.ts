@@ -5,7 +5,6 @@ import { ResourceClient } from '../../api/index.ts';
 import { FakeLinkOps, FakeNft, FakeRouteTable, RecordingRunner } from '../netlink/index.ts';
 import { parseAutodetectMethod, selectAddress, autodetectAddress } from './autodetect.ts';
 import { resolveNodeName, runNode } from './node.ts';
-import { parseDatastoreUrl } from './cli.ts';
 
 const links = [
   { name: 'lo', up: true, addresses: ['127.0.0.1/8', '::1/128'] },
@@ -35,13 +34,10 @@ describe('node address autodetection', () => {
     assert.deepEqual(r.calls[0]!.argv, ['ip', '-json', '-4', 'route', 'get', '198.18.1.1']);
   });
 
-  test('node name and datastore url', () => {
+  test('node name', () => {
     assert.equal(resolveNodeName('h1', {}), 'h1');
     assert.equal(resolveNodeName(undefined, { NODENAME: 'from-env' }), 'from-env');
     assert.throws(() => resolveNodeName('Bad_Name', {}), /invalid node name/);
-    assert.deepEqual(parseDatastoreUrl('sqlite:/tmp/x.db'), { type: 'sqlite', path: '/tmp/x.db' });
-    assert.deepEqual(parseDatastoreUrl('etcd://127.0.0.1:2379'), { type: 'etcd', endpoints: ['http://127.0.0.1:2379'] });
-    assert.throws(() => parseDatastoreUrl('mysql://x'), /unsupported datastore/);
   });
 });
 
