@@ -2,12 +2,18 @@
 NODE := ./scripts/node
 TEST_FILES ?= 'src/**/*.test.ts' 'test/**/*.test.ts'
 
-.PHONY: setup demo test typecheck lint unit bench clean
+.PHONY: setup demo demo-datastore test typecheck lint unit bench clean
 
 setup:
 	@./scripts/setup.sh
 
+# The seeds' scenario (needs root): a two-host lab, a dockerd per host, the Weft Docker plugin,
+# the seed's v1 ipPool and docker commands, ping across hosts, isolation, cleanup.
 demo: setup
+	@$(NODE) scripts/demo-docker.ts
+
+# The short datastore-only transcript (no root needed).
+demo-datastore: setup
 	@./scripts/demo.sh
 
 test: setup typecheck lint unit

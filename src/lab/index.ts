@@ -2,7 +2,12 @@
 export { parseTopology, loadTopology, loadTopologyText, TopologySchema, LAB_WORKLOAD_RANGES, type Topology, type LoadedTopology } from './topology.ts';
 export {
   labUp, labDown, labStatus, labExec, execNamespace, readState, startAgent, stopAgent, waitProgrammed, stateDirFor, provision,
-  nsPrefix, hostNs, underlayNs, workloadNs, DEFAULT_STATE_ROOT, LAB_ALLOW_PROFILE,
-  type LabOptions, type LabState, type LabHostState, type LabWorkloadState, type LabStatus, type LabDownResult,
+  nsPrefix, hostNs, underlayNs, workloadNs, routerNs, DEFAULT_STATE_ROOT, LAB_ALLOW_PROFILE,
+  type LabOptions, type LabState, type LabHostState, type LabWorkloadState, type LabRouterState, type LabStatus, type LabDownResult,
 } from './lab.ts';
+export { birdConfig, frrConfig, gobgpConfig, routerAddress, ROUTER_KINDS, type RouterKind, type RouterConfigInput } from './routers.ts';
 export { registerLabCommands } from './cli.ts';
+export {
+  startDockerd, runDocker, dockerdUnavailableReason, pidsMentioning, DOCKER_CLI, BUSYBOX_IMAGE, DOCKERD_NETWORK_FLAGS,
+  type Dockerd, type DockerdOptions, type DockerResult, type DockerRunOptions,
+} from './dockerd.ts';

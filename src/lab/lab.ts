@@ -23,6 +23,7 @@ import { Ipam } from '../ipam/index.ts';
 import { ExecRunner, IpLinkOps, runArgv } from '../agent/netlink/index.ts';
 import { hostInterfaceName, plumbWorkload } from '../agent/plumbing/index.ts';
 import type { LoadedTopology, Topology } from './topology.ts';
+import { routerAddress, routerShowCommand, startRouter, type RouterKind } from './routers.ts';
 
 export { DEFAULT_STATE_ROOT } from './defaults.ts';
 import { DEFAULT_STATE_ROOT } from './defaults.ts';
@@ -73,14 +74,32 @@ export interface LabState {
   datastore: string;
   etcdPid?: number;
   underlay: string;
+  /** Agents run BGP (default); false = flat mode (`node run --no-bgp`). */
+  bgp?: boolean;
   hosts: LabHostState[];
   workloads: LabWorkloadState[];
+  routers?: LabRouterState[];
+}
+
+export interface LabRouterState {
+  name: string;
+  kind: RouterKind;
+  as: number;
+  ns: string;
+  /** Underlay address with prefix length. */
+  ip: string;
+  /** Configuration, control socket and log. */
+  dir: string;
+  pid?: number;
+  /** Command showing the router's sessions (run inside its namespace). */
+  show: string[];
 }
 
 export const nsPrefix = (lab: string): string => `weft-${lab}-`;
 export const hostNs = (lab: string, host: string): string => `weft-${lab}-${host}`;
 export const underlayNs = (lab: string): string => `weft-${lab}--underlay`;
 export const workloadNs = (lab: string, wl: string): string => `weft-${lab}--w-${wl}`;
+export const routerNs = (lab: string, r: string): string => `weft-${lab}--r-${r}`;
 
 function ip(args: string[]): void {
   const r = spawnSync('ip', args, { encoding: 'utf8' });
@@ -126,6 +145,7 @@ export function startAgent(state: LabState, host: LabHostState, opts: LabOptions
       'node', 'run', '--name', host.name, '--ip', host.ip, '--no-default-ippools',
       '--health-port', '9099', '--reporting-interval', '10', '--refresh-interval', String(opts.refreshIntervalSecs ?? 30),
       ...(host.asNumber !== undefined ? ['--as', String(host.asNumber)] : []),
+      ...(state.bgp === false ? ['--no-bgp'] : []),
     ];
     const child = spawn('ip', args, {
       detached: true, stdio: ['ignore', fd, fd],
@@ -168,17 +188,22 @@ export async function labUp(loaded: LoadedTopology, opts: LabOptions = {}): Prom
   mkdirSync(stateDir, { recursive: true });
   const etcd = t.datastore === 'etcd';
   const state: LabState = {
-    name: t.name, stateDir, dbPath: join(stateDir, 'weft.db'), underlay: underlayNs(t.name),
+    name: t.name, stateDir, dbPath: join(stateDir, 'weft.db'), underlay: underlayNs(t.name), bgp: t.bgp,
     datastore: etcd ? `etcd://${GATEWAY}:${ETCD_PORT}` : `sqlite:${join(stateDir, 'weft.db')}`,
     hosts: t.hosts.map((h, i) => ({
       name: h.name, ns: hostNs(t.name, h.name), ip: `198.18.0.${i + 1}/24`, log: join(stateDir, `${h.name}.log`),
       ...(h.asNumber !== undefined ? { asNumber: h.asNumber } : {}),
     })),
     workloads: [],
+    routers: t.routers.map((r, i) => ({
+      name: r.name, kind: r.kind, as: r.as, ns: routerNs(t.name, r.name), ip: `${routerAddress(i)}/24`,
+      dir: join(stateDir, `router-${r.name}`), show: routerShowCommand(r.kind, join(stateDir, `router-${r.name}`)),
+    })),
   };
   writeState(state);
   try {
     buildUnderlay(state);
+    startRouters(state, loaded);
     // Workload namespaces are created here, in this mount namespace: `ip netns add` run under
     // `ip netns exec` (the etcd provisioning child) would bind-mount them in a private mount
     // namespace, invisible to everyone else.
@@ -278,7 +303,11 @@ function startEtcd(state: LabState): number {
 
 async function seedDatastore(backend: Backend, t: Topology, manifests: LoadedTopology['manifests']): Promise<void> {
   const client = new ResourceClient(backend);
-  const pools = t.pools ?? [{ cidr: '192.0.2.0/24' }];
+  // The default lab pool only when neither the topology nor its manifests bring a pool (a seed's
+  // ipPool manifest in `resources:` must not collide with it).
+  const manifestDocs = manifests.flatMap((m) => parseManifests(m.text, m.source));
+  const manifestHasPool = manifestDocs.some((d) => /^ippool$/i.test(String((d.value as { kind?: unknown } | null)?.kind ?? '')));
+  const pools = t.pools ?? (manifestHasPool ? [] : [{ cidr: '192.0.2.0/24' }]);
   for (const [i, p] of pools.entries()) {
     await client.apply({
       apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: p.name ?? `lab-pool-${i}` },
@@ -296,9 +325,40 @@ async function seedDatastore(backend: Backend, t: Topology, manifests: LoadedTop
       spec: { bgp: { ipv4Address: `198.18.0.${i + 1}/24`, ...(h.asNumber !== undefined ? { asNumber: h.asNumber } : {}) } },
     });
   }
-  for (const m of manifests) {
-    for (const doc of parseManifests(m.text, m.source)) await client.apply(doc.value);
+  for (const doc of manifestDocs) await client.apply(doc.value);
+}
+
+/** The AS every host runs unless its Node says otherwise: BGPConfiguration `default` in the topology's resources, else 64512. */
+function defaultAs(loaded: LoadedTopology): number {
+  for (const m of loaded.manifests) {
+    for (const doc of parseManifests(m.text, m.source)) {
+      const v = doc.value as { kind?: string; metadata?: { name?: string }; spec?: { asNumber?: unknown } };
+      if (v.kind === 'BGPConfiguration' && v.metadata?.name === 'default' && typeof v.spec?.asNumber === 'number') return v.spec.asNumber;
+    }
   }
+  return 64512;
+}
+
+function startRouters(state: LabState, loaded: LoadedTopology): void {
+  const routers = state.routers ?? [];
+  if (routers.length === 0) return;
+  const hostAs = defaultAs(loaded);
+  routers.forEach((r, i) => {
+    ip(['netns', 'add', r.ns]);
+    ip(['-n', r.ns, 'link', 'set', 'lo', 'up']);
+    ip(['-n', state.underlay, 'link', 'add', `r${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', r.ns]);
+    ip(['-n', state.underlay, 'link', 'set', `r${i}`, 'master', 'br0']);
+    ip(['-n', state.underlay, 'link', 'set', `r${i}`, 'up']);
+    ip(['-n', r.ns, 'addr', 'add', r.ip, 'dev', 'eth0']);
+    ip(['-n', r.ns, 'link', 'set', 'eth0', 'up']);
+    ip(['-n', r.ns, 'route', 'add', 'default', 'via', GATEWAY]);
+    // The router forwards (eBGP next hop self): inside its own namespace only.
+    const f = spawnSync('ip', ['netns', 'exec', r.ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'], { encoding: 'utf8' });
+    if (f.status !== 0) throw new WeftError(ErrorCodes.INTERNAL, `sysctl in ${r.ns}: ${f.stderr.trim()}`);
+    const neighbors = state.hosts.map((h) => ({ name: h.name, address: h.ip.split('/')[0], as: h.asNumber ?? hostAs }));
+    r.pid = startRouter(r.kind, r.ns, r.dir, { name: r.name, as: r.as, address: r.ip.split('/')[0], neighbors });
+    writeState(state);
+  });
 }
 
 function buildUnderlay(state: LabState): void {
@@ -390,6 +450,11 @@ export async function labDown(lab: string, opts: LabOptions = {}): Promise<LabDo
       agentsStopped++;
     }
   }
+  for (const r of state?.routers ?? []) {
+    if (r.pid !== undefined && alive(r.pid)) {
+      try { process.kill(r.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
   if (state?.etcdPid !== undefined && alive(state.etcdPid)) {
     try { process.kill(state.etcdPid, 'SIGKILL'); } catch { /* gone */ }
   }
@@ -413,6 +478,7 @@ export interface LabStatus {
   exists: boolean;
   hosts: { name: string; ns: string; ip: string; agent: 'running' | 'stopped'; lastReport?: string }[];
   workloads: { name: string; host: string; ips: string[]; iface: string }[];
+  routers?: { name: string; kind: RouterKind; as: number; ip: string; running: boolean; show: string[] }[];
 }
 
 export async function labStatus(lab: string, opts: LabOptions = {}): Promise<LabStatus> {
@@ -431,7 +497,11 @@ export async function labStatus(lab: string, opts: LabOptions = {}): Promise<Lab
         ...(rep !== undefined ? { lastReport: (JSON.parse(rep.value) as { time?: string }).time } : {}),
       });
     }
-    return { name: lab, exists: present.size > 0, hosts, workloads: state.workloads.map((w) => ({ name: w.name, host: w.host, ips: [...w.ipv4, ...w.ipv6], iface: w.iface })) };
+    const routers = (state.routers ?? []).map((r) => ({ name: r.name, kind: r.kind, as: r.as, ip: r.ip, running: alive(r.pid), show: r.show }));
+    return {
+      name: lab, exists: present.size > 0, hosts, workloads: state.workloads.map((w) => ({ name: w.name, host: w.host, ips: [...w.ipv4, ...w.ipv6], iface: w.iface })),
+      ...(routers.length > 0 ? { routers } : {}),
+    };
   } finally {
     await backend?.close();
   }
@@ -443,8 +513,10 @@ export function execNamespace(state: LabState, target: string): string {
   if (w !== undefined) return w.ns;
   const h = state.hosts.find((x) => x.name === target);
   if (h !== undefined) return h.ns;
+  const r = state.routers?.find((x) => x.name === target);
+  if (r !== undefined) return r.ns;
   throw new WeftError(ErrorCodes.NOT_FOUND, `lab ${state.name} has no host or workload ${JSON.stringify(target)}`, {
-    hint: `one of: ${[...state.hosts.map((x) => x.name), ...state.workloads.map((x) => x.name)].join(', ')}`,
+    hint: `one of: ${[...state.hosts.map((x) => x.name), ...state.workloads.map((x) => x.name), ...(state.routers ?? []).map((x) => x.name)].join(', ')}`,
   });
 }
 

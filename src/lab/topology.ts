@@ -3,8 +3,11 @@
  *
  *   name: demo
  *   datastore: sqlite                 # or etcd (started by the lab in its underlay namespace)
+ *   bgp: true                         # default: agents speak BGP (mesh unless resources say otherwise);
+ *                                     # false: flat mode, routes via node addresses without BGP
  *   hosts: [{name: h1, asNumber: 64512, labels: {rack: a}}, {name: h2}]
  *   pools: [{cidr: 192.0.2.0/24, blockSize: 26, natOutgoing: false}]
+ *   routers: [{name: tor1, kind: bird, as: 65001}]   # external BGP daemons (bird | frr | gobgp)
  *   resources: [policies.yaml, {kind: Profile, …}]   # files (relative to the topology) or inline
  *   workloads:
  *     - {name: w1, host: h1, ip: 192.0.2.2, labels: {role: web}, profiles: [p1]}
@@ -19,6 +22,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { cidrContains, parseCIDR } from '../lib/ip.ts';
 import { ErrorCodes, WeftError } from '../lib/errors.ts';
+import { ROUTER_KINDS } from './routers.ts';
 
 /** Workload and pool addresses a lab may use. */
 export const LAB_WORKLOAD_RANGES = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'];
@@ -38,6 +42,7 @@ export const TopologySchema = z.strictObject({
   // reach another lab's namespaces (lab `a` vs lab `a-b`).
   name: z.string().regex(/^[a-z0-9]{1,12}$/, 'lowercase letters and digits, at most 12 characters'),
   datastore: z.enum(['sqlite', 'etcd']).default('sqlite'),
+  bgp: z.boolean().default(true),
   hosts: z.array(z.strictObject({ name: dnsName, asNumber: z.number().int().min(1).max(4294967295).optional(), labels: labels.optional() })).min(1).max(200),
   pools: z.array(z.strictObject({
     name: z.string().optional(),
@@ -45,6 +50,11 @@ export const TopologySchema = z.strictObject({
     blockSize: z.number().int().optional(),
     natOutgoing: z.boolean().optional(),
   })).optional(),
+  routers: z.array(z.strictObject({
+    name: dnsName,
+    kind: z.enum(ROUTER_KINDS),
+    as: z.number().int().min(1).max(4294967295),
+  })).max(20).default([]),
   resources: z.array(z.union([z.string(), z.record(z.string(), z.unknown())])).optional(),
   workloads: z.array(z.strictObject({
     name: dnsName,
@@ -60,9 +70,14 @@ export const TopologySchema = z.strictObject({
     if (hosts.has(h.name)) ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host ${h.name}` });
     hosts.add(h.name);
   });
+  const routers = new Set<string>();
+  t.routers.forEach((r, i) => {
+    if (hosts.has(r.name) || routers.has(r.name)) ctx.addIssue({ code: 'custom', path: ['routers', i, 'name'], message: `duplicate name ${r.name}` });
+    routers.add(r.name);
+  });
   const wls = new Set<string>();
   t.workloads.forEach((w, i) => {
-    if (wls.has(w.name) || hosts.has(w.name)) ctx.addIssue({ code: 'custom', path: ['workloads', i, 'name'], message: `duplicate name ${w.name}` });
+    if (wls.has(w.name) || hosts.has(w.name) || routers.has(w.name)) ctx.addIssue({ code: 'custom', path: ['workloads', i, 'name'], message: `duplicate name ${w.name}` });
     wls.add(w.name);
     if (!hosts.has(w.host)) ctx.addIssue({ code: 'custom', path: ['workloads', i, 'host'], message: `unknown host ${w.host}` });
   });

@@ -22,6 +22,13 @@ interface RunFlags {
   healthHost?: string;
   reportingInterval?: string;
   refreshInterval?: string;
+  bgp?: boolean;
+}
+
+interface StatusFlags {
+  healthHost?: string;
+  healthPort?: string;
+  output?: string;
 }
 
 export function registerNodeCommands(program: Command, datastoreFor: DatastoreFor): void {
@@ -42,6 +49,7 @@ export function registerNodeCommands(program: Command, datastoreFor: DatastoreFo
     .option('--health-host <addr>', 'health and metrics listen address', '127.0.0.1')
     .option('--reporting-interval <secs>', 'status report interval (0 = off)', '30')
     .option('--refresh-interval <secs>', 'dataplane drift-repair interval', '90')
+    .option('--no-bgp', 'do not run BGP: flat mode, routes to other hosts\' blocks via their node address (one L2 underlay)')
     .action(async (flags: RunFlags, cmd: Command) => {
       const { runNode } = await import('./node.ts');
       const healthPort = Number(flags.healthPort ?? '9099');
@@ -59,6 +67,7 @@ export function registerNodeCommands(program: Command, datastoreFor: DatastoreFo
         health: healthPort < 0 ? false : { host: flags.healthHost, port: healthPort },
         reportingIntervalSecs: Number(flags.reportingInterval ?? '30'),
         refreshIntervalMs: Number(flags.refreshInterval ?? '90') * 1000,
+        bgp: flags.bgp !== false,
       });
       process.stderr.write(`weft node ${n.nodeName} running (ipv4 ${n.ipv4Address ?? '-'}, health ${n.healthUrl ?? 'off'})\n`);
       await new Promise<void>((resolve) => {
@@ -68,6 +77,28 @@ export function registerNodeCommands(program: Command, datastoreFor: DatastoreFo
         process.once('SIGTERM', done);
         process.once('SIGINT', done);
       });
+    });
+  node
+    .command('status')
+    .description('BGP status of the agent running on this host (like calicoctl node status)')
+    .option('--health-host <addr>', 'address of the agent\'s health port', '127.0.0.1')
+    .option('--health-port <port>', 'the agent\'s health port', '9099')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(async (flags: StatusFlags) => {
+      const [{ WeftError, ErrorCodes }, { formatNodeStatus }] = await Promise.all([import('../../lib/errors.ts'), import('../bgp/status.ts')]);
+      const url = `http://${flags.healthHost ?? '127.0.0.1'}:${flags.healthPort ?? '9099'}/bgp/peers`;
+      let body: string;
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        body = await res.text();
+      } catch (e) {
+        throw new WeftError(ErrorCodes.NOT_FOUND, `Weft process is not running (no agent answers on ${url}: ${(e as Error).message})`, {
+          cause: e, hint: 'start it with `weft node run`, or pass --health-port/--health-host of the running agent',
+        });
+      }
+      if (flags.output === 'json') process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
+      else process.stdout.write(formatNodeStatus(JSON.parse(body) as Parameters<typeof formatNodeStatus>[0]));
     });
   node
     .command('checksystem')

@@ -24,8 +24,10 @@ import {
 import { ResourceClient } from '../../api/index.ts';
 import { buildCalcGraph, type CalcGraph } from '../calc/index.ts';
 import { Dataplane, fromHostModel } from '../dataplane/index.ts';
-import { ExecRunner, IpLinkOps, IpRouteTable, NftCli, type LinkOps, type NftRunner, type RouteTable, type CommandRunner } from '../netlink/index.ts';
+import { ExecRunner, IpLinkOps, IpRouteTable, NftCli, type LinkOps, type NftRunner, type RouteTable, type CommandRunner, type KernelRoute } from '../netlink/index.ts';
 import { configureHost } from '../plumbing/index.ts';
+import { BgpAgent, type BgpStatus } from '../bgp/index.ts';
+import type { HostModel } from '../../policy/index.ts';
 import { autodetectAddress, parseAutodetectMethod } from './autodetect.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -58,6 +60,14 @@ export interface NodeOptions {
   logger?: Logger;
   /** Give up start-up after this long while the datastore is unreachable (0 = wait forever). */
   startupTimeoutMs?: number;
+  /**
+   * Run Weft's BGP speaker (Calico's default networking backend): peers from Node, BGPPeer and
+   * BGPConfiguration; exports local blocks and borrowed /32s; learned routes go to the kernel and
+   * the calc graph's direct "remote block via node address" routes are NOT installed (BGP owns
+   * remote routes). `false` (default for the library; the CLI defaults to on) = flat mode: every
+   * host routes to other hosts' blocks via their node address (one L2 underlay, no BGP).
+   */
+  bgp?: boolean | { listenAddress?: string };
 }
 
 export interface RunningNode {
@@ -68,6 +78,8 @@ export interface RunningNode {
   readonly dataplane: Dataplane;
   readonly graph: CalcGraph;
   readonly registry: Registry;
+  /** BGP status (peers, prefixes); `enabled: false` in flat mode. */
+  bgpStatus(): BgpStatus;
   /** Resolves after the first in-sync has been programmed into the kernel. */
   readonly ready: Promise<void>;
   stop(): Promise<void>;
@@ -136,8 +148,22 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
   let programmed = false;
 
   const graph = buildCalcGraph({ host: nodeName });
+  const bgpOpts = opts.bgp === undefined || opts.bgp === false ? undefined : (opts.bgp === true ? {} : opts.bgp);
+  // Routes with a next hop that a previous run left (proto 80): kept until BGP has re-learned.
+  const staleRoutes = bgpOpts === undefined ? [] : await previousGatewayRoutes(routes, log);
+  const bgp = bgpOpts === undefined ? undefined : new BgpAgent({
+    nodeName, registry, logger: log.child({ component: 'bgp-agent' }), staleRoutes,
+    ...(bgpOpts.listenAddress !== undefined ? { listenAddress: bgpOpts.listenAddress } : {}),
+    setRoutes: (rs) => dataplane.setRoutes('bgp', rs),
+  });
   const pushModel = (): void => {
-    dataplane.update(fromHostModel(graph.snapshot()));
+    const hm = graph.snapshot();
+    if (bgp) {
+      bgp.setLocalRoutes(Object.values(hm.routes));
+      dataplane.update(fromHostModel(withoutRemoteRoutes(hm)));
+    } else {
+      dataplane.update(fromHostModel(hm));
+    }
   };
   const syncer = new Syncer(backend, [RESOURCE_ROOT, IPAM_ROOT], {
     onStatus(status: SyncStatus): void {
@@ -147,6 +173,8 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
         pushModel();
         if (!dataplane.inSync) {
           dataplane.setInSync();
+          // Peer only once the resources are complete: a partial peer set would flap sessions.
+          bgp?.start();
           // Host-wide settings are kernel changes too: only after the first in-sync.
           configureHost(links, { ipv6: ipv6Address !== undefined }).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'host sysctls failed'));
           void dataplane.flush().then(() => {
@@ -158,6 +186,7 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
       }
     },
     onUpdates(updates: SyncUpdate[]): void {
+      bgp?.onUpdates(updates);
       graph.onUpdates(updates);
       const events = graph.flush();
       // Before the first in-sync the model is only pushed once, at in-sync: a snapshot per
@@ -166,6 +195,10 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
     },
   }, { logger: log.child({ component: 'syncer' }) });
   syncer.start();
+
+  function bgpStatus(): BgpStatus {
+    return bgp?.status() ?? { enabled: false, running: false, peers: [], advertised: [], learned: [] };
+  }
 
   // ---- status reporting (felix daemon handleProcessStatusUpdate, calico-notes §2.8) ------------
   const reportEvery = opts.reportingIntervalSecs ?? 30;
@@ -199,6 +232,8 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
       } else if (url === '/readiness') {
         const ok = programmed && syncer.status === 'in-sync';
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : `not ready (syncer ${syncer.status ?? 'starting'})\n`);
+      } else if (url === '/bgp/peers' || url === '/bgp/status') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(bgpStatus(), null, 2)}\n`);
       } else if (url === '/metrics') {
         registry.metrics().then(
           (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
@@ -218,12 +253,15 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
 
   let stopped = false;
   return {
-    nodeName, ipv4Address, ipv6Address, healthUrl, dataplane, graph, registry, ready,
+    nodeName, ipv4Address, ipv6Address, healthUrl, dataplane, graph, registry, ready, bgpStatus,
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
       if (statusTimer !== undefined) clearInterval(statusTimer);
       await syncer.stop();
+      // Learned routes stay in the kernel (Calico/BIRD: graceful restart keeps forwarding while
+      // the agent restarts); peers see a Cease and drop ours at once.
+      await bgp?.stop();
       await dataplane.stop();
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
       if (ownsBackend) await backend.close();
@@ -291,4 +329,23 @@ async function ensureDefaultPool(client: ResourceClient, cidr: string, blockSize
   } catch (e) {
     if (!isWeftError(e, ErrorCodes.ALREADY_EXISTS)) throw e;
   }
+}
+
+/** BGP mode: routes to other hosts come from BGP, not from the calc graph's flat-underlay routes. */
+function withoutRemoteRoutes(hm: HostModel): HostModel {
+  const routes: HostModel['routes'] = {};
+  for (const [k, r] of Object.entries(hm.routes)) if (r.type === 'local-workload' || r.type === 'blackhole') routes[k] = r;
+  return { ...hm, routes };
+}
+
+async function previousGatewayRoutes(rt: RouteTable, log: Logger): Promise<KernelRoute[]> {
+  const out: KernelRoute[] = [];
+  for (const fam of [4, 6] as const) {
+    try {
+      for (const r of await rt.list(fam)) if (r.type === 'unicast' && r.gateway !== undefined) out.push(r);
+    } catch (e) {
+      log.warn({ err: (e as Error).message, family: fam }, 'could not list routes of a previous run');
+    }
+  }
+  return out;
 }
