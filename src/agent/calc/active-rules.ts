@@ -115,7 +115,7 @@ export class ActiveRulesCalculator {
   #updateLabels(id: string, labels: Labels): void {
     const before = new Set(this.#index.matchingMatchers(id));
     this.#index.updateItem(id, labels);
-    const after = this.#index.matchingMatchers(id);
+    const after = new Set(this.#index.matchingMatchers(id));
     for (const pid of after) if (!before.has(pid)) this.#syncPolicy(pid, false);
     for (const pid of before) if (!after.has(pid)) this.#syncPolicy(pid, false);
   }

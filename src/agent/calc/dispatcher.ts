@@ -28,7 +28,7 @@ export interface WorkloadEndpointValue {
   labels: Record<string, string>;
   orchestrator?: string;
   profiles: string[];
-  ports: NamedPort[];
+  ports: readonly NamedPort[];
 }
 
 export interface HostEndpointValue {
@@ -38,7 +38,7 @@ export interface HostEndpointValue {
   expectedIPs: string[];
   labels: Record<string, string>;
   profiles: string[];
-  ports: NamedPort[];
+  ports: readonly NamedPort[];
 }
 
 export interface NetworkSetValue {
@@ -95,7 +95,7 @@ const CANON_V4_HOST = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}
 
 function cidrList(v: unknown, what: string): string[] {
   const l = strList(v, what);
-  if (l.length === 1 && CANON_V4_HOST.test(l[0])) return l;
+  if (l.length === 0 || (l.length === 1 && CANON_V4_HOST.test(l[0]))) return l;
   return [...new Set(l.map((s) => {
     const c = parseCIDR(s, { allowBare: true });
     if (!c) fail(`${what}: invalid CIDR ${s}`);
@@ -115,17 +115,34 @@ function hostCidr(a: string): string {
   return `${a}/${a.includes(':') ? 128 : 32}`;
 }
 
-function portsOf(v: unknown): NamedPort[] {
-  if (v === undefined || v === null) return [];
+/**
+ * Validated named-port lists are shared between endpoints that declare the same ports (most do):
+ * they are never mutated, and sharing keeps 100k endpoints from each holding their own copies.
+ */
+const portsCache = new Map<string, readonly NamedPort[]>();
+const NO_PORTS: readonly NamedPort[] = Object.freeze([]);
+
+function portsOf(v: unknown): readonly NamedPort[] {
+  if (v === undefined || v === null) return NO_PORTS;
   if (!Array.isArray(v)) fail('ports must be a list');
-  return (v as EndpointPortSpec[]).map((p) => {
+  if (v.length === 0) return NO_PORTS;
+  let sig = '';
+  const out = (v as EndpointPortSpec[]).map((p) => {
     if (typeof p !== 'object' || p === null || typeof p.name !== 'string' || !Number.isInteger(p.port) || p.port < 1 || p.port > 65535) {
       fail('ports entries need a name and a port 1-65535');
     }
     const proto = String(p.protocol ?? 'TCP').toLowerCase();
     if (proto !== 'tcp' && proto !== 'udp' && proto !== 'sctp') fail(`port ${p.name}: protocol must be TCP, UDP or SCTP`);
-    return { name: p.name, protocol: proto, port: p.port };
+    sig += `${p.name}\u0000${proto}\u0000${p.port}\u0000`;
+    return { name: p.name, protocol: proto, port: p.port } as NamedPort;
   });
+  const hit = portsCache.get(sig);
+  if (hit) return hit;
+  if (portsCache.size >= 10_000) portsCache.clear();
+  for (const p of out) Object.freeze(p);
+  const frozen = Object.freeze(out);
+  portsCache.set(sig, frozen);
+  return frozen;
 }
 
 function addrOf(s: unknown): string | undefined {
@@ -167,7 +184,9 @@ export function parseUpdate(key: string, value: string | undefined, onInvalid?: 
   const rk = parseResourceKey(key);
   if (!rk) return undefined;
   const ns = rk.namespace;
-  const nsId = ns !== undefined ? `${ns}/${rk.name}` : rk.name;
+  // `<ns>/<name>` is the key's tail: slicing it shares the key's characters instead of building (and
+  // retaining) a concatenation of the two parts for every namespaced resource.
+  const nsId = ns !== undefined ? nsTail(key, ns, rk.name) : rk.name;
   const base = ((): Pick<CalcUpdate, 'kind' | 'id'> | undefined => {
     switch (rk.kind) {
       case 'WorkloadEndpoint': return { kind: 'WorkloadEndpoint', id: nsId };
@@ -196,6 +215,12 @@ export function parseUpdate(key: string, value: string | undefined, onInvalid?: 
     onInvalid?.(reasonOf(err));
     return base as CalcUpdate; // invalid ⇒ absent
   }
+}
+
+function nsTail(key: string, ns: string, name: string): string {
+  const n = ns.length + 1 + name.length;
+  const tail = key.slice(key.length - n);
+  return tail.length === n && tail.charCodeAt(ns.length) === 47 /* '/' */ && tail.startsWith(ns) && tail.endsWith(name) ? tail : `${ns}/${name}`;
 }
 
 function reasonOf(err: unknown): string {

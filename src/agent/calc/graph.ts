@@ -76,7 +76,7 @@ export class CalcGraph implements SyncerCallbacks {
   readonly #onInvalid: ((key: string, reason: string) => void) | undefined;
   readonly #raw = new Map<string, string>();
   readonly #dispatcher = new Dispatcher();
-  readonly #seq = new EventSequencer();
+  readonly #seq: EventSequencer;
   readonly #builder: ModelBuilder;
   readonly #inheritance: LabelInheritance;
   readonly #ipsets: IPSetCalculator;
@@ -86,6 +86,8 @@ export class CalcGraph implements SyncerCallbacks {
   readonly #routes: RouteResolver;
   /** Local endpoints by ARC/model id. */
   readonly #local = new Map<string, LocalEndpoint>();
+  /** Item id (`w:…`/`h:…`) → local endpoint id, for exactly the endpoints in `#local`. */
+  readonly #localItems = new Map<string, string>();
   readonly #felixConfigs = new Map<string, FelixConfigurationSpec>();
   readonly #pools = new Map<string, string>();
   readonly #systemCache = new Map<string, Labels>();
@@ -101,6 +103,8 @@ export class CalcGraph implements SyncerCallbacks {
     this.#autoFlush = opts.autoFlush ?? false;
     this.#onInvalid = opts.onInvalid;
     this.#builder = new ModelBuilder(opts.host);
+    // New IP sets are flushed from the calculator's own member table (see EventSequencer).
+    this.#seq = new EventSequencer({ fullMembers: (id) => this.#ipsets.currentMembers(id) });
     const seq = this.#seq;
     seq.onConfig(defaultHostConfig());
 
@@ -139,7 +143,8 @@ export class CalcGraph implements SyncerCallbacks {
     this.#inheritance = new LabelInheritance({
       onLabels: (itemId, labels) => {
         this.#ipsets.updateItemLabels(itemId, labels);
-        const epId = localIdOf(itemId);
+        // Most items are not local endpoints: one lookup, no id slicing.
+        const epId = this.#localItems.get(itemId);
         const le = epId !== undefined ? this.#local.get(epId) : undefined;
         if (le && labels && epId !== undefined) {
           this.#arc.updateEndpointLabels(epId, labels);
@@ -155,7 +160,7 @@ export class CalcGraph implements SyncerCallbacks {
     d.register('WorkloadEndpoint', (u) => this.#onWorkload(u.id, u.value));
     d.register('HostEndpoint', (u) => this.#onHostEndpoint(u.id, u.value));
     d.register('NetworkSet', (u) => {
-      const itemId = `n:${u.id}`;
+      const itemId = flatId('n:', u.id);
       if (u.value) {
         this.#ipsets.updateItemData(itemId, { addrs: u.value.nets, ports: [] });
         this.#inheritance.updateItem(itemId, u.value.labels, u.value.namespace !== undefined ? { [NAMESPACE_LABEL]: u.value.namespace } : {}, []);
@@ -268,13 +273,14 @@ export class CalcGraph implements SyncerCallbacks {
   }
 
   #onWorkload(id: string, v: WorkloadEndpointValue | undefined): void {
-    const itemId = `w:${id}`;
+    const itemId = flatId('w:', id);
     if (v) {
       this.#ipsets.updateItemData(itemId, { addrs: v.addrs, ports: v.ports });
       this.#inheritance.updateItem(itemId, v.labels, this.#systemLabels(v.namespace, v.orchestrator), v.profiles);
       if (v.node === this.host) {
         const le: LocalEndpoint = { kind: 'workload', v };
         this.#local.set(id, le);
+        this.#localItems.set(itemId, id);
         const labels = this.#inheritance.labelsOf(itemId) ?? v.labels;
         this.#arc.updateEndpoint(id, labels, v.profiles);
         this.#resolver.updateEndpoint(id, this.#base(le, labels));
@@ -292,13 +298,14 @@ export class CalcGraph implements SyncerCallbacks {
   }
 
   #onHostEndpoint(id: string, v: HostEndpointValue | undefined): void {
-    const itemId = `h:${id}`;
+    const itemId = flatId('h:', id);
     if (v) {
       this.#ipsets.updateItemData(itemId, { addrs: v.expectedIPs.map(hostCidr), ports: v.ports });
       this.#inheritance.updateItem(itemId, v.labels, {}, v.profiles);
       if (v.node === this.host) {
         const le: LocalEndpoint = { kind: 'host', v };
         this.#local.set(id, le);
+        this.#localItems.set(itemId, id);
         const labels = this.#inheritance.labelsOf(itemId) ?? v.labels;
         this.#arc.updateEndpoint(id, labels, v.profiles);
         this.#resolver.updateEndpoint(id, this.#base(le, labels));
@@ -327,6 +334,7 @@ export class CalcGraph implements SyncerCallbacks {
     const le = this.#local.get(id);
     if (!le) return;
     this.#local.delete(id);
+    this.#localItems.delete(`${le.kind === 'workload' ? 'w' : 'h'}:${id}`);
     this.#arc.removeEndpoint(id);
     this.#resolver.updateEndpoint(id, undefined);
     if (le.kind === 'workload') this.#routes.updateLocalEndpoint(id, undefined, []);
@@ -340,9 +348,12 @@ export class CalcGraph implements SyncerCallbacks {
   }
 }
 
-/** Local model id for an item id: workload `w:<ns>/<name>` → `<ns>/<name>`, host `h:<name>` → `<name>`. */
-function localIdOf(itemId: string): string | undefined {
-  return itemId.startsWith('w:') || itemId.startsWith('h:') ? itemId.slice(2) : undefined;
+/**
+ * `prefix + id` as a flat string: item ids are long-lived map keys in several stages, and a
+ * concatenation would be kept as a rope (two extra heap objects per item) and compared slowly.
+ */
+function flatId(prefix: string, id: string): string {
+  return [prefix, id].join('');
 }
 
 function parseProtoPorts(v: unknown): ProtoPort[] | undefined {

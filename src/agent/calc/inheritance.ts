@@ -35,10 +35,11 @@ export class LabelInheritance {
 
   updateItem(itemId: string, own: Labels, system: Labels, parents: readonly string[]): void {
     const old = this.#items.get(itemId);
-    if (old && !sameList(old.parents, parents)) {
+    const sameParents = old !== undefined && sameList(old.parents, parents);
+    if (old && !sameParents) {
       for (const p of old.parents) this.#unlink(p, itemId);
     }
-    if (!old || !sameList(old.parents, parents)) {
+    if (!sameParents) {
       for (const p of parents) {
         let s = this.#children.get(p);
         if (!s) { s = new Set(); this.#children.set(p, s); }
@@ -46,8 +47,18 @@ export class LabelInheritance {
       }
     }
     const effective = this.#compute(own, system, parents);
-    this.#items.set(itemId, { own, system, parents, effective: old && sameLabels(old.effective, effective) ? old.effective : effective });
-    if (!old || !sameLabels(old.effective, effective)) this.#cb.onLabels(itemId, effective);
+    if (old === undefined) {
+      this.#items.set(itemId, { own, system, parents, effective });
+      this.#cb.onLabels(itemId, effective);
+      return;
+    }
+    // Update in place (no new entry per update); unchanged effective labels keep their object.
+    old.own = own;
+    old.system = system;
+    old.parents = parents;
+    if (sameLabels(old.effective, effective)) return;
+    old.effective = effective;
+    this.#cb.onLabels(itemId, effective);
   }
 
   deleteItem(itemId: string): void {

@@ -29,15 +29,22 @@ export interface IPSetCallbacks {
   onMemberRemoved(id: string, member: string): void;
 }
 
+/** An active set: its spec and member → contributor count. */
+interface ActiveSet {
+  spec: IPSetSpec;
+  counts: Map<string, number>;
+}
+
 export class IPSetCalculator {
   readonly #cb: IPSetCallbacks;
   readonly #index: LabelIndex;
   readonly #data = new Map<string, ItemData>();
-  readonly #sets = new Map<string, IPSetSpec>();
-  /** matcher id → ids of active sets using it. */
-  readonly #setsByMatcher = new Map<string, Set<string>>();
-  /** set id → member → contributor count. */
-  readonly #members = new Map<string, Map<string, number>>();
+  readonly #sets = new Map<string, ActiveSet>();
+  /** matcher id → active sets using it (held directly: the per-match hot path does one lookup). */
+  readonly #setsByMatcher = new Map<string, ActiveSet[]>();
+  /** The item whose labels are being applied, and its data: its match callbacks skip the lookup. */
+  #curId: string | undefined;
+  #curData: ItemData | undefined;
 
   constructor(cb: IPSetCallbacks) {
     this.#cb = cb;
@@ -50,41 +57,50 @@ export class IPSetCalculator {
   get activeSetCount(): number { return this.#sets.size; }
   get itemCount(): number { return this.#data.size; }
 
+  /** Current members of an active set, unsorted (empty when not active). */
+  currentMembers(id: string): Iterable<string> {
+    return this.#sets.get(id)?.counts.keys() ?? [];
+  }
+
   /** Current members of a set (for tests and debugging). */
   membersOf(id: string): string[] {
-    return [...(this.#members.get(id)?.keys() ?? [])].sort();
+    return [...(this.#sets.get(id)?.counts.keys() ?? [])].sort();
   }
 
   // ---- sets -------------------------------------------------------------------------------------
 
   activate(spec: IPSetSpec): void {
     if (this.#sets.has(spec.id)) return;
-    this.#sets.set(spec.id, spec);
-    this.#members.set(spec.id, new Map());
+    const set: ActiveSet = { spec, counts: new Map() };
+    this.#sets.set(spec.id, set);
     this.#cb.onIPSetAdded(spec.id, spec);
     const mid = spec.matcher.id;
-    let ids = this.#setsByMatcher.get(mid);
-    if (ids) {
-      ids.add(spec.id);
-      for (const item of this.#index.matchingItems(mid)) this.#contributeTo(spec, item, +1);
+    const list = this.#setsByMatcher.get(mid);
+    if (list) {
+      list.push(set);
+      for (const item of this.#index.matchingItems(mid)) {
+        const data = this.#data.get(item);
+        if (data) this.#contributeTo(set, data, +1);
+      }
     } else {
-      ids = new Set([spec.id]);
-      this.#setsByMatcher.set(mid, ids);
+      this.#setsByMatcher.set(mid, [set]);
       this.#index.updateMatcher(mid, spec.matcher); // match events fill the set
     }
   }
 
   deactivate(id: string): void {
-    const spec = this.#sets.get(id);
-    if (!spec) return;
+    const set = this.#sets.get(id);
+    if (!set) return;
     this.#sets.delete(id);
-    this.#members.delete(id);
-    const mid = spec.matcher.id;
-    const ids = this.#setsByMatcher.get(mid);
-    ids?.delete(id);
-    if (ids && ids.size === 0) {
-      this.#setsByMatcher.delete(mid);
-      this.#index.deleteMatcher(mid, true);
+    const mid = set.spec.matcher.id;
+    const list = this.#setsByMatcher.get(mid);
+    if (list) {
+      const i = list.indexOf(set);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) {
+        this.#setsByMatcher.delete(mid);
+        this.#index.deleteMatcher(mid, true);
+      }
     }
     this.#cb.onIPSetRemoved(id);
   }
@@ -104,8 +120,15 @@ export class IPSetCalculator {
   }
 
   updateItemLabels(itemId: string, labels: Labels | undefined): void {
-    if (labels === undefined) this.#index.deleteItem(itemId);
-    else this.#index.updateItem(itemId, labels);
+    this.#curId = itemId;
+    this.#curData = this.#data.get(itemId);
+    try {
+      if (labels === undefined) this.#index.deleteItem(itemId);
+      else this.#index.updateItem(itemId, labels);
+    } finally {
+      this.#curId = undefined;
+      this.#curData = undefined;
+    }
   }
 
   deleteItem(itemId: string): void {
@@ -114,20 +137,20 @@ export class IPSetCalculator {
   }
 
   #contribute(matcherId: string, itemId: string, delta: 1 | -1): void {
-    const ids = this.#setsByMatcher.get(matcherId);
-    if (!ids) return;
-    for (const id of ids) {
-      const spec = this.#sets.get(id);
-      if (spec) this.#contributeTo(spec, itemId, delta);
-    }
+    const list = this.#setsByMatcher.get(matcherId);
+    if (!list) return;
+    const data = itemId === this.#curId ? this.#curData : this.#data.get(itemId);
+    if (!data) return;
+    if (list.length === 1) { this.#contributeTo(list[0], data, delta); return; }
+    // Copy: defensive against a callback changing the list mid-iteration.
+    for (const set of list.slice()) this.#contributeTo(set, data, delta);
   }
 
-  #contributeTo(spec: IPSetSpec, itemId: string, delta: 1 | -1): void {
-    const data = this.#data.get(itemId);
-    if (!data) return;
-    const counts = this.#members.get(spec.id);
-    if (!counts) return;
-    for (const m of membersFor(spec, data)) {
+  #contributeTo(set: ActiveSet, data: ItemData, delta: 1 | -1): void {
+    const { spec, counts } = set;
+    const members = membersFor(spec, data);
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i];
       const n = (counts.get(m) ?? 0) + delta;
       if (n > 0) {
         counts.set(m, n);
@@ -140,23 +163,28 @@ export class IPSetCalculator {
   }
 }
 
+const NO_MEMBERS: readonly string[] = [];
+
 /** An item's members for one set: its CIDRs, or `ip,proto:port` for each matching named port. */
 export function membersFor(spec: IPSetSpec, data: ItemData): readonly string[] {
   // Addresses arrive deduplicated from the dispatcher.
   if (spec.type === 'net') return data.addrs;
-  const out = new Set<string>();
+  // Usually one port and one address: a small array with first-seen de-duplication, no Set.
+  let out: string[] | undefined;
   for (const p of data.ports) {
     if (p.name !== spec.portName || p.protocol !== spec.protocol) continue;
     for (const a of data.addrs) {
       const slash = a.indexOf('/');
-      const ip = a.slice(0, slash);
       const len = Number(a.slice(slash + 1));
       // Only single addresses carry ports (network sets have no named ports).
-      if (len !== (ip.includes(':') ? 128 : 32)) continue;
-      out.add(`${ip},${p.protocol}:${p.port}`);
+      if (len !== (a.lastIndexOf(':', slash) >= 0 ? 128 : 32)) continue;
+      // join() builds a flat string; a template literal would retain a rope of its pieces per member.
+      const m = [a.slice(0, slash), ',', p.protocol, ':', p.port].join('');
+      if (out === undefined) out = [m];
+      else if (!out.includes(m)) out.push(m);
     }
   }
-  return [...out];
+  return out ?? NO_MEMBERS;
 }
 
 function sameData(a: ItemData, b: ItemData): boolean {

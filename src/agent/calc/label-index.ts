@@ -25,7 +25,10 @@ export interface LabelIndexCallbacks {
 const EMPTY: Labels = Object.freeze({});
 
 interface MatcherEntry {
+  id: string;
   m: Matcher;
+  /** Candidate-collection stamp (dedupes candidates without allocating a Set per update). */
+  mark: number;
   matchesEmpty: boolean;
   /** Handles of the items it matches. */
   items: Set<number>;
@@ -34,12 +37,13 @@ interface MatcherEntry {
 interface ItemEntry {
   /** Small-integer handle: the (key, value) groups hold numbers, not strings. */
   h: number;
+  /** Never replaced without re-indexing: `slots` follows `Object.keys(labels)` order. */
   labels: Labels;
-  /** Label keys as indexed, and the item's position in each (key, value) group (swap-remove). */
-  keys: string[];
+  /** The item's position in each (key, value) group, in `Object.keys(labels)` order (swap-remove). */
   slots: number[];
   /** Matchers it matches. */
-  matchers: Set<string> | undefined;
+  /** Matcher ids it matches (a few per item: an array is far smaller than a Set). */
+  matchers: string[] | undefined;
 }
 
 export class LabelIndex {
@@ -52,10 +56,13 @@ export class LabelIndex {
   readonly #byKV = new Map<string, Map<string, number[]>>();
   readonly #matchers = new Map<string, MatcherEntry>();
   /** key → matchers using it (matchers without a value restriction). */
-  readonly #matchersByKey = new Map<string, Set<string>>();
+  readonly #matchersByKey = new Map<string, Set<MatcherEntry>>();
   /** restriction key → value → matchers that can only match items with that value. */
-  readonly #matchersByKV = new Map<string, Map<string, Set<string>>>();
-  readonly #matchersMatchingEmpty = new Set<string>();
+  readonly #matchersByKV = new Map<string, Map<string, Set<MatcherEntry>>>();
+  readonly #matchersMatchingEmpty = new Set<MatcherEntry>();
+  /** Scratch list of candidate matchers for the update in progress, and its stamp. */
+  readonly #cand: MatcherEntry[] = [];
+  #epoch = 0;
 
   constructor(cb: LabelIndexCallbacks) {
     this.#cb = cb;
@@ -77,48 +84,71 @@ export class LabelIndex {
     return out;
   }
 
-  matchingMatchers(itemId: string): ReadonlySet<string> {
-    return this.#items.get(itemId)?.matchers ?? new Set();
+  /** Ids of the matchers `itemId` matches (live: copy before changing the index). */
+  matchingMatchers(itemId: string): readonly string[] {
+    return this.#items.get(itemId)?.matchers ?? NONE;
   }
 
   // ---- items ------------------------------------------------------------------------------------
 
   updateItem(itemId: string, labels: Labels): void {
     let it = this.#items.get(itemId);
-    let candidates: Set<string>;
+    const cand = this.#cand;
+    cand.length = 0;
+    const epoch = ++this.#epoch;
     if (it === undefined) {
       const h = this.#free.pop() ?? this.#names.length;
       this.#names[h] = itemId;
-      it = { h, labels, keys: [], slots: [], matchers: undefined };
+      it = { h, labels, slots: NO_SLOTS, matchers: undefined };
       this.#entries[h] = it;
       this.#items.set(itemId, it);
-      candidates = new Set(this.#matchersMatchingEmpty);
-      for (const k of Object.keys(labels)) this.#addMatchersUsing(k, candidates);
-      this.#addRestrictedFor(labels, candidates);
+      for (const e of this.#matchersMatchingEmpty) this.#addCandidate(e, epoch);
+      if (this.#matchersByKey.size > 0) for (const k in labels) this.#addMatchersUsing(k, epoch);
+      this.#addRestrictedFor(labels, epoch);
     } else {
       const old = it.labels;
-      candidates = new Set();
-      for (const k of Object.keys(old)) if (old[k] !== labels[k]) this.#addMatchersUsing(k, candidates);
-      for (const k of Object.keys(labels)) if (old[k] === undefined) this.#addMatchersUsing(k, candidates);
-      if (candidates.size === 0 && sameKeys(old, labels)) { it.labels = labels; return; }
+      if (this.#matchersByKey.size > 0) {
+        for (const k in old) if (old[k] !== labels[k]) this.#addMatchersUsing(k, epoch);
+        for (const k in labels) if (old[k] === undefined) this.#addMatchersUsing(k, epoch);
+      }
+      // Same keys and values: keep the indexed object (its key order is what `slots` follows).
+      if (cand.length === 0 && sameKeys(old, labels)) return;
       // Value-restricted matchers: those the new labels may satisfy, and those matching now (may stop).
-      this.#addRestrictedFor(labels, candidates);
-      if (it.matchers) for (const m of it.matchers) candidates.add(m);
+      this.#addRestrictedFor(labels, epoch);
+      if (it.matchers) {
+        for (const mid of it.matchers) {
+          const e = this.#matchers.get(mid);
+          if (e) this.#addCandidate(e, epoch);
+        }
+      }
       this.#unindexItem(it);
       it.labels = labels;
     }
     this.#indexItem(it);
-    for (const mid of candidates) {
-      const e = this.#matchers.get(mid);
-      if (e) this.#setMatch(mid, e, it, e.m.matches(labels));
+    if (cand.length === 0) return;
+    // Copy: callbacks may re-enter the index (not today, but cheap insurance for the scratch list).
+    const list = cand.length === 1 ? [cand[0]] : cand.slice();
+    cand.length = 0;
+    for (const e of list) {
+      // A callback may have replaced or removed the matcher meanwhile: only current entries count.
+      if (this.#matchers.get(e.id) === e) this.#setMatch(e.id, e, it, e.m.matches(labels));
     }
+  }
+
+  #addCandidate(e: MatcherEntry, epoch: number): void {
+    if (e.mark === epoch) return;
+    e.mark = epoch;
+    this.#cand.push(e);
   }
 
   deleteItem(itemId: string): void {
     const it = this.#items.get(itemId);
     if (it === undefined) return;
-    if (it.matchers) {
-      for (const mid of [...it.matchers]) {
+    const ms = it.matchers;
+    if (ms) {
+      // Detach the list first: stopping each match then costs O(1), not a search of the list.
+      it.matchers = undefined;
+      for (const mid of ms) {
         const e = this.#matchers.get(mid);
         if (e) this.#setMatch(mid, e, it, false);
       }
@@ -130,38 +160,37 @@ export class LabelIndex {
     this.#free.push(it.h);
   }
 
-  #addMatchersUsing(k: string, into: Set<string>): void {
+  #addMatchersUsing(k: string, epoch: number): void {
     const s = this.#matchersByKey.get(k);
-    if (s) for (const m of s) into.add(m);
+    if (s) for (const e of s) this.#addCandidate(e, epoch);
   }
 
-  #addRestrictedFor(labels: Labels, into: Set<string>): void {
+  #addRestrictedFor(labels: Labels, epoch: number): void {
     if (this.#matchersByKV.size === 0) return;
     for (const k in labels) {
       const s = this.#matchersByKV.get(k)?.get(labels[k]);
-      if (s) for (const m of s) into.add(m);
+      if (s) for (const e of s) this.#addCandidate(e, epoch);
     }
   }
 
   #indexItem(it: ItemEntry): void {
     const labels = it.labels;
-    const keys = Object.keys(labels);
-    it.keys = keys;
-    it.slots = new Array<number>(keys.length);
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
+    const slots: number[] = [];
+    for (const k in labels) {
       const v = labels[k];
       let byV = this.#byKV.get(k);
       if (!byV) { byV = new Map(); this.#byKV.set(k, byV); }
       let arr = byV.get(v);
       if (!arr) { arr = []; byV.set(v, arr); }
-      it.slots[i] = arr.length;
+      slots.push(arr.length);
       arr.push(it.h);
     }
+    it.slots = slots;
   }
 
   #unindexItem(it: ItemEntry): void {
-    const { keys, slots, labels } = it;
+    const { slots, labels } = it;
+    const keys = Object.keys(labels);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
       const v = labels[k];
@@ -174,15 +203,14 @@ export class LabelIndex {
         // Swap-remove: the last member takes this slot; fix its recorded position.
         arr[pos] = last;
         const moved = this.#entries[last] as ItemEntry;
-        moved.slots[moved.keys.indexOf(k)] = pos;
+        moved.slots[keyIndex(moved.labels, k)] = pos;
       }
       if (arr.length === 0) {
         byV.delete(v);
         if (byV.size === 0) this.#byKV.delete(k);
       }
     }
-    it.keys = [];
-    it.slots = [];
+    it.slots = NO_SLOTS;
   }
 
   // ---- matchers ---------------------------------------------------------------------------------
@@ -191,8 +219,8 @@ export class LabelIndex {
   updateMatcher(matcherId: string, m: Matcher): void {
     const old = this.#matchers.get(matcherId);
     if (old && old.m.id === m.id) return;
-    if (old) this.#unindexMatcher(matcherId, old);
-    const e: MatcherEntry = { m, matchesEmpty: m.matches(EMPTY), items: old?.items ?? new Set() };
+    if (old) this.#unindexMatcher(old);
+    const e: MatcherEntry = { id: matcherId, m, mark: 0, matchesEmpty: m.matches(EMPTY), items: old?.items ?? new Set() };
     this.#matchers.set(matcherId, e);
     const r = m.restriction;
     if (r?.values && !e.matchesEmpty) {
@@ -201,23 +229,26 @@ export class LabelIndex {
       for (const v of r.values) {
         let s = byV.get(v);
         if (!s) { s = new Set(); byV.set(v, s); }
-        s.add(matcherId);
+        s.add(e);
       }
     } else {
       for (const k of m.keys) {
         let s = this.#matchersByKey.get(k);
         if (!s) { s = new Set(); this.#matchersByKey.set(k, s); }
-        s.add(matcherId);
+        s.add(e);
       }
     }
-    if (e.matchesEmpty) this.#matchersMatchingEmpty.add(matcherId);
+    if (e.matchesEmpty) this.#matchersMatchingEmpty.add(e);
 
+    if (!old) {
+      // A new matcher has nothing to withdraw: start matches as they are found (no scratch set).
+      this.#forCandidates(e, (h, labels) => { if (m.matches(labels)) this.#setMatch(matcherId, e, this.#entryOf(h), true); });
+      return;
+    }
     const now = new Set<number>();
     this.#forCandidates(e, (h, labels) => { if (m.matches(labels)) now.add(h); });
-    if (old) {
-      for (const h of [...e.items]) {
-        if (!now.has(h)) this.#setMatch(matcherId, e, this.#entryOf(h), false);
-      }
+    for (const h of [...e.items]) {
+      if (!now.has(h)) this.#setMatch(matcherId, e, this.#entryOf(h), false);
     }
     for (const h of now) this.#setMatch(matcherId, e, this.#entryOf(h), true);
   }
@@ -231,7 +262,7 @@ export class LabelIndex {
       if (silent) this.#forget(matcherId, e, it);
       else this.#setMatch(matcherId, e, it, false);
     }
-    this.#unindexMatcher(matcherId, e);
+    this.#unindexMatcher(e);
     this.#matchers.delete(matcherId);
   }
 
@@ -239,14 +270,14 @@ export class LabelIndex {
     return this.#entries[h] as ItemEntry;
   }
 
-  #unindexMatcher(matcherId: string, e: MatcherEntry): void {
+  #unindexMatcher(e: MatcherEntry): void {
     const r = e.m.restriction;
     if (r?.values && !e.matchesEmpty) {
       const byV = this.#matchersByKV.get(r.key);
       for (const v of r.values) {
         const s = byV?.get(v);
         if (!s) continue;
-        s.delete(matcherId);
+        s.delete(e);
         if (s.size === 0) byV?.delete(v);
       }
       if (byV?.size === 0) this.#matchersByKV.delete(r.key);
@@ -254,10 +285,10 @@ export class LabelIndex {
     for (const k of e.m.keys) {
       const s = this.#matchersByKey.get(k);
       if (!s) continue;
-      s.delete(matcherId);
+      s.delete(e);
       if (s.size === 0) this.#matchersByKey.delete(k);
     }
-    this.#matchersMatchingEmpty.delete(matcherId);
+    this.#matchersMatchingEmpty.delete(e);
   }
 
   #forCandidates(e: MatcherEntry, fn: (h: number, labels: Labels) => void): void {
@@ -295,7 +326,8 @@ export class LabelIndex {
     if (match === had) return;
     if (match) {
       e.items.add(it.h);
-      (it.matchers ??= new Set()).add(matcherId);
+      if (it.matchers) it.matchers.push(matcherId);
+      else it.matchers = [matcherId];
       this.#cb.onMatchStarted(matcherId, this.#names[it.h] as string);
     } else {
       this.#forget(matcherId, e, it);
@@ -305,11 +337,26 @@ export class LabelIndex {
 
   #forget(matcherId: string, e: MatcherEntry, it: ItemEntry): void {
     e.items.delete(it.h);
-    if (it.matchers) {
-      it.matchers.delete(matcherId);
-      if (it.matchers.size === 0) it.matchers = undefined;
+    const ms = it.matchers;
+    if (ms) {
+      const i = ms.indexOf(matcherId);
+      if (i >= 0) ms.splice(i, 1);
+      if (ms.length === 0) it.matchers = undefined;
     }
   }
+}
+
+const NO_SLOTS: number[] = [];
+const NONE: readonly string[] = [];
+
+/** Position of `k` in `Object.keys(labels)` order, without allocating the key list. */
+function keyIndex(labels: Labels, k: string): number {
+  let i = 0;
+  for (const x in labels) {
+    if (x === k) return i;
+    i++;
+  }
+  return -1;
 }
 
 function sameKeys(a: Labels, b: Labels): boolean {

@@ -37,7 +37,8 @@ export type CalcEvent =
   | { type: 'in-sync' };
 
 type PendingSet =
-  | { kind: 'full'; type: IPSetModel['type']; description: string; members: Set<string> }
+  /** `members` undefined: read from the `fullMembers` source at flush instead of being tracked. */
+  | { kind: 'full'; type: IPSetModel['type']; description: string; members: Set<string> | undefined }
   | { kind: 'delta'; added: Set<string>; removed: Set<string> }
   | { kind: 'remove' };
 
@@ -69,6 +70,12 @@ class Pending<V> {
 }
 
 export class EventSequencer {
+  /**
+   * Current members of an active set, when the producer keeps them (the IP-set calculator does).
+   * Then a set added in this flush window is sent from that source at flush rather than mirrored
+   * here member by member — during the initial sync that is every member of every set.
+   */
+  readonly #fullMembers: ((id: string) => Iterable<string>) | undefined;
   #config: HostConfigModel | undefined;
   #hostAddrs: string[] | undefined;
   #inSync = false;
@@ -81,6 +88,10 @@ export class EventSequencer {
   readonly #routes = new Pending<RouteModel>();
   readonly #pools = new Pending<IPPoolModel>();
 
+  constructor(opts: { fullMembers?: (id: string) => Iterable<string> } = {}) {
+    this.#fullMembers = opts.fullMembers;
+  }
+
   get pendingCount(): number {
     return this.#sets.size + this.#policies.map.size + this.#profiles.map.size + this.#endpoints.map.size +
       this.#hostEndpoints.map.size + this.#routes.map.size + this.#pools.map.size +
@@ -92,7 +103,7 @@ export class EventSequencer {
   onInSync(): void { this.#inSync = true; }
 
   onIPSetAdded(id: string, type: IPSetModel['type'], description: string): void {
-    this.#sets.set(id, { kind: 'full', type, description, members: new Set() });
+    this.#sets.set(id, { kind: 'full', type, description, members: this.#fullMembers ? undefined : new Set() });
   }
 
   onIPSetRemoved(id: string): void {
@@ -102,7 +113,7 @@ export class EventSequencer {
 
   onMemberAdded(id: string, m: string): void {
     const p = this.#sets.get(id);
-    if (p?.kind === 'full') { p.members.add(m); return; }
+    if (p?.kind === 'full') { p.members?.add(m); return; }
     if (p?.kind === 'delta') {
       if (p.removed.has(m)) p.removed.delete(m);
       else p.added.add(m);
@@ -113,7 +124,7 @@ export class EventSequencer {
 
   onMemberRemoved(id: string, m: string): void {
     const p = this.#sets.get(id);
-    if (p?.kind === 'full') { p.members.delete(m); return; }
+    if (p?.kind === 'full') { p.members?.delete(m); return; }
     if (p?.kind === 'delta') {
       if (p.added.has(m)) p.added.delete(m);
       else p.removed.add(m);
@@ -144,7 +155,8 @@ export class EventSequencer {
     for (const [id, p] of this.#sets) {
       if (p.kind === 'full') {
         // Member order is unspecified (the model snapshot sorts); sorting here would be wasted work.
-        out.push({ type: 'ipset-update', id, ipSet: { type: p.type, description: p.description, members: [...p.members] } });
+        const members = p.members ?? (this.#fullMembers as (id: string) => Iterable<string>)(id);
+        out.push({ type: 'ipset-update', id, ipSet: { type: p.type, description: p.description, members: [...members] } });
         this.#knownSets.add(id);
       } else if (p.kind === 'delta') {
         if (p.added.size > 0 || p.removed.size > 0) {
