@@ -128,7 +128,7 @@ function familyOf(cidr: string): IPFamily {
   return cidr.includes(':') ? 'ipv6' : 'ipv4';
 }
 
-/** Calico writes a CIDR in a key with '/' replaced by '-': `10.0.0.0/26` → `10.0.0.0-26`. */
+/** Calico writes a CIDR in a key with '/' replaced by '-': `192.0.2.0/26` → `192.0.2.0-26`. */
 export function cidrToSegment(cidr: string): string {
   const i = cidr.lastIndexOf('/');
   if (i < 0 || cidr.indexOf('/') !== i) throw new RangeError(`not a CIDR: ${cidr}`);

@@ -19,8 +19,8 @@ workloads:
   });
 
   test('addresses outside the documentation ranges, unknown hosts, duplicates are refused', () => {
-    assert.throws(() => parseTopology('name: x\nhosts: [{name: h1}]\nworkloads: [{name: w1, host: h1, ip: 10.0.0.1}]'), /must lie inside/);
-    assert.throws(() => parseTopology('name: x\nhosts: [{name: h1}]\npools: [{cidr: 172.16.0.0/16}]'), /must lie inside/);
+    assert.throws(() => parseTopology('name: x\nhosts: [{name: h1}]\nworkloads: [{name: w1, host: h1, ip: 100.64.0.1}]'), /must lie inside/);
+    assert.throws(() => parseTopology('name: x\nhosts: [{name: h1}]\npools: [{cidr: 240.0.0.0/16}]'), /must lie inside/);
     assert.throws(() => parseTopology('name: x\nhosts: [{name: h1}]\nworkloads: [{name: w1, host: h9}]'), /unknown host h9/);
     assert.throws(() => parseTopology('name: x\nhosts: [{name: h1}, {name: h1}]'), /duplicate host/);
     assert.throws(() => parseTopology('name: x\nhosts: [{name: h1}]\nworkloads: [{name: h1, host: h1}]'), /duplicate name/);
