@@ -7,6 +7,7 @@
  *   3. kill -9 of h3's agent: its block disappears from h1 and h2 (graceful-restart time 10 s,
  *      bounded here by the default hold time + margin, not asserted as a timing).
  */
+import { skipUnlessAllowed } from '../helpers/skip.ts';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -164,7 +165,7 @@ const ROUTER_BIN = { bird: 'bird', frr: 'vtysh', gobgp: 'gobgpd' } as const;
 
 describe('lab e2e: top-of-rack router (BGPPeer peerIP) for each daemon', { skip: netnsSkipReason() }, () => {
   for (const kind of ['bird', 'frr', 'gobgp'] as const) {
-    test(`${kind} as an eBGP ToR`, { timeout: 300_000, skip: which(ROUTER_BIN[kind]) ? false : `${ROUTER_BIN[kind]} not installed` }, async () => {
+    test(`${kind} as an eBGP ToR`, { timeout: 300_000, skip: which(ROUTER_BIN[kind]) ? false : skipUnlessAllowed(`${ROUTER_BIN[kind]} not installed`) }, async () => {
       const name = `t${kind[0]}${process.pid.toString(36)}`.slice(0, 12);
       const stateRoot = mkdtempSync(join(tmpdir(), 'weft-lab-tor-'));
       try {

@@ -7,10 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dockerdUnavailableReason } from '../../src/lab/index.ts';
 
+import { skipUnlessAllowed } from './skip.ts';
 export { BUSYBOX_IMAGE, DOCKER_CLI, startDockerd, type Dockerd } from '../../src/lab/index.ts';
 
 export function dockerdSkipReason(): string | false {
-  return dockerdUnavailableReason();
+  return skipUnlessAllowed(dockerdUnavailableReason());
 }
 
 // --- namespace helpers (own copy: the Docker e2e only needs these four) ---------------------------
@@ -43,6 +44,6 @@ export function nsExec(ns: string, argv: readonly string[]): string {
 }
 
 export function netnsSkipReason(): string | false {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'needs root';
-  return spawnSync('ip', ['netns', 'list'], { stdio: 'ignore' }).status === 0 ? false : 'needs iproute2';
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return skipUnlessAllowed('needs root');
+  return spawnSync('ip', ['netns', 'list'], { stdio: 'ignore' }).status === 0 ? false : skipUnlessAllowed('needs iproute2');
 }

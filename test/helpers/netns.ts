@@ -4,6 +4,7 @@
  * touches the root namespace except to create/delete the namespaces and veths it names itself.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { skipUnlessAllowed } from './skip.ts';
 
 let seq = 0;
 
@@ -150,7 +151,7 @@ let nsCounter = 0;
 
 /** Reason string for `describe(..., { skip })`; false when netns tests can run. */
 export function netnsSkipReason(): string | false {
-  return canUseNetns() ?? false;
+  return skipUnlessAllowed(canUseNetns());
 }
 
 /** A namespace name unique to this process: `wt<pid36><n><tag>`, at most 30 chars. */

@@ -3,6 +3,7 @@
  * in another, over a bridge on 198.18.0.0/24. IPv6 routes ride the IPv4 session (MP-BGP) with
  * next hops on a 2001:db8:ff::/64 link subnet.
  */
+import { skipUnlessAllowed } from '../helpers/skip.ts';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, canUseNetns, which } from '../helpers/netns.ts';
@@ -10,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bird, WeftChild, until } from '../helpers/bgp.ts';
 
-const skip = canUseNetns() ?? (which('bird') ? false : 'bird not found on PATH (apt-get install bird2)');
+const skip = skipUnlessAllowed(canUseNetns() ?? (which('bird') ? false : 'bird not found on PATH (apt-get install bird2)'));
 
 function birdConf(o: { as: number; weftAs: number; gr?: boolean; extra?: string }): string {
   return `

@@ -1,10 +1,11 @@
 /** Interop with GoBGP (Debian gobgpd): eBGP and iBGP, IPv4 and IPv6 both ways, withdraw, drop. */
+import { skipUnlessAllowed } from '../helpers/skip.ts';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, canUseNetns, which } from '../helpers/netns.ts';
 import { GoBgp, WeftChild, until } from '../helpers/bgp.ts';
 
-const skip = canUseNetns() ?? (which('gobgpd') && which('gobgp') ? false : 'gobgpd not found on PATH (apt-get install gobgpd)');
+const skip = skipUnlessAllowed(canUseNetns() ?? (which('gobgpd') && which('gobgp') ? false : 'gobgpd not found on PATH (apt-get install gobgpd)'));
 
 function toml(as: number, weftAs: number): string {
   return `

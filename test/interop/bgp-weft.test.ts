@@ -3,12 +3,13 @@
  * passive), each node originating its block. Then one node freezes (SIGSTOP: TCP stays open, no
  * keepalives) and the others drop its routes when the hold timer expires.
  */
+import { skipUnlessAllowed } from '../helpers/skip.ts';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, canUseNetns } from '../helpers/netns.ts';
 import { WeftChild, until } from '../helpers/bgp.ts';
 
-const skip = canUseNetns() ?? false;
+const skip = skipUnlessAllowed(canUseNetns() ?? false);
 
 describe('interop: Weft node-to-node mesh', { skip }, () => {
   test('3-node mesh exchanges blocks; a frozen node is dropped after the hold time', async () => {
