@@ -440,6 +440,17 @@ export interface LabDownResult {
   agentsStopped: number;
 }
 
+/**
+ * SIGKILL, then wait (bounded) until the process is gone, so a caller that exits right after
+ * `labDown` leaves no daemon (or zombie of one) behind.
+ */
+async function killAndWait(pid: number | undefined, timeoutMs = 10_000): Promise<void> {
+  if (pid === undefined || !alive(pid)) return;
+  try { process.kill(pid, 'SIGKILL'); } catch { return; }
+  const deadline = Date.now() + timeoutMs;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
 /** Removes everything of a lab: agents (by recorded PID), then every `weft-<lab>-` namespace. */
 export async function labDown(lab: string, opts: LabOptions = {}): Promise<LabDownResult> {
   const state = readState(lab, opts);
@@ -450,14 +461,8 @@ export async function labDown(lab: string, opts: LabOptions = {}): Promise<LabDo
       agentsStopped++;
     }
   }
-  for (const r of state?.routers ?? []) {
-    if (r.pid !== undefined && alive(r.pid)) {
-      try { process.kill(r.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-  }
-  if (state?.etcdPid !== undefined && alive(state.etcdPid)) {
-    try { process.kill(state.etcdPid, 'SIGKILL'); } catch { /* gone */ }
-  }
+  for (const r of state?.routers ?? []) await killAndWait(r.pid);
+  await killAndWait(state?.etcdPid);
   const namespaces = listNamespaces().filter((n) => n.startsWith(nsPrefix(lab)));
   for (const ns of namespaces) {
     // Whatever still runs inside (an agent without a state file, `lab exec` leftovers) goes too.
