@@ -15,6 +15,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isAlive as alive } from '../src/lib/process.ts';
 import { fileURLToPath } from 'node:url';
 import {
   DOCKER_CLI, dockerdUnavailableReason, labDown, pidsMentioning, readState, startDockerd, type Dockerd,
@@ -66,15 +67,6 @@ const sleep = async (ms: number): Promise<void> => {
   if (interrupted) throw new Interrupted('interrupted');
 };
 
-function alive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function kill(pid: number | undefined, sig: NodeJS.Signals): void {
   if (pid === undefined) return;

@@ -3,7 +3,7 @@
  * not this component's job.
  */
 import { ErrorCodes, WeftError } from '../lib/errors.ts';
-import { EtcdBackend } from './etcd.ts';
+import { EtcdBackend, type EtcdBackendOptions } from './etcd.ts';
 import { DEFAULT_SQLITE_PATH, SqliteBackend } from './sqlite.ts';
 import type { Backend } from './types.ts';
 
@@ -15,15 +15,8 @@ export type DatastoreSpec =
       /** Overrides a `?sync=` in the path. Default `full` (see DESIGN.md, durability). */
       synchronous?: 'full' | 'normal';
     }
-  | {
-      type: 'etcd';
-      endpoints: string[];
-      caFile?: string;
-      certFile?: string;
-      keyFile?: string;
-      username?: string;
-      password?: string;
-    };
+  /** The connection settings of EtcdBackendOptions (timeouts and logger stay the backend's own). */
+  | ({ type: 'etcd' } & Omit<EtcdBackendOptions, 'callTimeoutMs' | 'logger'>);
 
 /**
  * Opens a backend. SQLite opens synchronously (and fails fast on an unusable path); etcd connects

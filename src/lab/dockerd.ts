@@ -18,6 +18,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, WeftError } from '../lib/errors.ts';
+import { isAlive as alive } from '../lib/process.ts';
 
 /** The Debian 20.10 CLI (another docker CLI may be first on PATH). */
 export const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
@@ -97,14 +98,6 @@ function ping(socket: string): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** PIDs whose command line mentions `needle` (a private temp dir): containerd and shims of one dockerd. */
 export function pidsMentioning(needle: string): number[] {

@@ -16,6 +16,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, WeftError } from '../lib/errors.ts';
+import { isAlive as alive } from '../lib/process.ts';
 import { componentLogger, type Logger } from '../lib/log.ts';
 import { EtcdBackend, SqliteBackend, felixStatusKey, type Backend } from '../datastore/index.ts';
 import { ResourceClient, parseManifests } from '../api/index.ts';
@@ -126,15 +127,6 @@ function writeState(s: LabState): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Starts (or restarts) the agent of one host as a detached process inside the host namespace. */
 export function startAgent(state: LabState, host: LabHostState, opts: LabOptions = {}): number {

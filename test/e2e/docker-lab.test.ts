@@ -16,6 +16,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isAlive as alive } from '../../src/lib/process.ts';
 import { labDown, labUp, loadTopologyText, type LabState } from '../../src/lab/index.ts';
 import { BUSYBOX_IMAGE, dockerdSkipReason, netnsSkipReason, nsRun, startDockerd, type Dockerd } from '../helpers/dockerd.ts';
 import { ETCD_BIN } from '../helpers/etcd.ts';
@@ -56,15 +57,6 @@ interface CheckReport {
   summary: { allocated: number; problems: number };
 }
 
-function alive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Stops a child started with `detached: true` (its own process group), by its PID. */
 async function stopChild(c: ChildProcess | undefined): Promise<void> {

@@ -12,6 +12,7 @@ import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isAlive as pidAlive } from '../../src/lib/process.ts';
 
 export const ETCD_BIN = process.env.WEFT_ETCD_BIN ?? '/usr/bin/etcd';
 
@@ -106,14 +107,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface TlsFiles {
   caFile: string;
