@@ -5,6 +5,10 @@ import {
   RESOURCE_KINDS,
   RESOURCE_KIND_NAMES,
   felixStatusKey,
+  felixHostPrefix,
+  hostEndpointStatusKey,
+  parseEndpointStatusKey,
+  workloadEndpointStatusKey,
   ipamAffinityKey,
   ipamBlockKey,
   ipamHandleKey,
@@ -69,4 +73,17 @@ test('IPAM and felix status keys', () => {
   assert.deepEqual(parseIpamHandleKey('/calico/ipam/v2/handle/h1'), { handleId: 'h1' });
   assert.equal(felixStatusKey('n1'), '/calico/felix/v2/no-region/host/n1/status');
   assert.deepEqual(parseFelixStatusKey('/calico/felix/v2/no-region/host/n1/status'), { host: 'n1' });
+});
+
+test('endpoint status keys (felix statusrep layout; "/" in ids escaped as %2f)', () => {
+  assert.equal(workloadEndpointStatusKey('h1', 'k8s', 'default/pod1', 'eth0'), '/calico/felix/v2/no-region/host/h1/workload/k8s/default%2fpod1/endpoint/eth0');
+  assert.equal(hostEndpointStatusKey('h1', 'h1-eth0'), '/calico/felix/v2/no-region/host/h1/endpoint/h1-eth0');
+  assert.deepEqual(parseEndpointStatusKey('/calico/felix/v2/no-region/host/h1/endpoint/h1-eth0'), { kind: 'host', host: 'h1', endpoint: 'h1-eth0' });
+  assert.equal(parseEndpointStatusKey('/calico/felix/v2/no-region/host/h1/status'), undefined);
+  assert.ok(felixHostPrefix('h1').endsWith('/host/h1/') && workloadEndpointStatusKey('h1', 'a', 'b', 'c').startsWith(felixHostPrefix('h1')));
+  const seg = fc.string({ minLength: 1, maxLength: 12 });
+  fc.assert(fc.property(seg, seg, seg, (o, w, e) => {
+    assert.deepEqual(parseEndpointStatusKey(workloadEndpointStatusKey('h1', o, w, e)), { kind: 'workload', host: 'h1', orchestrator: o, workload: w, endpoint: e });
+    assert.deepEqual(parseEndpointStatusKey(hostEndpointStatusKey('h1', e)), { kind: 'host', host: 'h1', endpoint: e });
+  }));
 });

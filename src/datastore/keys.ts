@@ -211,3 +211,48 @@ export function parseFelixStatusKey(path: string): { host: string } | undefined 
   const m = /^\/calico\/felix\/v2\/no-region\/host\/([^/]+)\/status$/.exec(path);
   return m === null ? undefined : { host: m[1] };
 }
+
+/** Everything the agent on `host` reports: process status and endpoint status keys. */
+export function felixHostPrefix(host: string): string {
+  checkSegment('host', host);
+  return `${FELIX_STATUS_ROOT}${host}/`;
+}
+
+/**
+ * libcalico-go escapes `/` in workload and endpoint ids (`<namespace>/<pod>` for Kubernetes) as
+ * `%2f`, so the id stays one key segment.
+ */
+function escapeId(s: string): string {
+  if (s.length === 0) throw new RangeError('endpoint id segments must be non-empty');
+  return s.replace(/%/g, '%25').replace(/\//g, '%2f');
+}
+
+function unescapeId(s: string): string {
+  return s.replace(/%2f/gi, '/').replace(/%25/g, '%');
+}
+
+/**
+ * Workload endpoint status (felix statusrep, calico-notes §2.8):
+ * `/calico/felix/v2/no-region/host/<host>/workload/<orchestrator>/<workload>/endpoint/<endpoint>`,
+ * value `{"status":"up"|"down"|"error"}`.
+ */
+export function workloadEndpointStatusKey(host: string, orchestrator: string, workload: string, endpoint: string): string {
+  return `${felixHostPrefix(host)}workload/${escapeId(orchestrator)}/${escapeId(workload)}/endpoint/${escapeId(endpoint)}`;
+}
+
+/** Host endpoint status: `/calico/felix/v2/no-region/host/<host>/endpoint/<endpoint>`. */
+export function hostEndpointStatusKey(host: string, endpoint: string): string {
+  return `${felixHostPrefix(host)}endpoint/${escapeId(endpoint)}`;
+}
+
+export type EndpointStatusKey =
+  | { kind: 'workload'; host: string; orchestrator: string; workload: string; endpoint: string }
+  | { kind: 'host'; host: string; endpoint: string };
+
+export function parseEndpointStatusKey(path: string): EndpointStatusKey | undefined {
+  const w = /^\/calico\/felix\/v2\/no-region\/host\/([^/]+)\/workload\/([^/]+)\/([^/]+)\/endpoint\/([^/]+)$/.exec(path);
+  if (w !== null) return { kind: 'workload', host: w[1]!, orchestrator: unescapeId(w[2]!), workload: unescapeId(w[3]!), endpoint: unescapeId(w[4]!) };
+  const h = /^\/calico\/felix\/v2\/no-region\/host\/([^/]+)\/endpoint\/([^/]+)$/.exec(path);
+  if (h !== null) return { kind: 'host', host: h[1]!, endpoint: unescapeId(h[2]!) };
+  return undefined;
+}

@@ -89,6 +89,11 @@ export class Dataplane {
     return this.#lastReport;
   }
 
+  /** True while the latest apply failed and is being retried (endpoint status `error`). */
+  get failing(): boolean {
+    return this.#failures > 0;
+  }
+
   /** Number of successful applies (kernel programming passes). */
   get applies(): number {
     return this.#applies;

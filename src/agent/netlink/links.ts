@@ -8,7 +8,10 @@ import type { CommandRunner } from './exec.ts';
 export interface LinkInfo {
   name: string;
   mac?: string;
+  /** Administratively up (IFF_UP). */
   up: boolean;
+  /** Kernel operational state (`UP`, `DOWN`, `LOWERLAYERDOWN`, `UNKNOWN`…), when known. */
+  oper?: string;
   /** Addresses as CIDRs. */
   addresses: string[];
 }
@@ -58,6 +61,7 @@ export function parseIpAddr(text: string): LinkInfo[] {
       addresses: (r.addr_info ?? []).filter((a) => a.local !== undefined).map((a) => `${a.local}/${a.prefixlen ?? ''}`),
     };
     if (r.address !== undefined) l.mac = r.address;
+    if (r.operstate !== undefined) l.oper = r.operstate;
     return l;
   });
 }

@@ -21,6 +21,8 @@ interface RunFlags {
   healthPort?: string;
   healthHost?: string;
   reportingInterval?: string;
+  reportingTtl?: string;
+  endpointReporting?: boolean;
   refreshInterval?: string;
   bgp?: boolean;
 }
@@ -45,14 +47,25 @@ export function registerNodeCommands(program: Command, datastoreFor: DatastoreFo
     .option('--no-default-ippools', 'do not create a default IP pool when none exists')
     .option('--ipv4-pool-cidr <cidr>', 'CIDR of the default IPv4 pool', '192.168.0.0/16')
     .option('--ipv4-pool-block-size <n>', 'block size of the default IPv4 pool', '26')
-    .option('--health-port <port>', 'health and metrics port (0 = any, -1 = off)', '9099')
-    .option('--health-host <addr>', 'health and metrics listen address', '127.0.0.1')
-    .option('--reporting-interval <secs>', 'status report interval (0 = off)', '30')
+    .option('--health-port <port>', 'health and metrics port (0 = any, -1 = off; default: FelixConfiguration healthPort, else 9099)')
+    .option('--health-host <addr>', 'health and metrics listen address (default: FelixConfiguration healthHost, else 127.0.0.1)')
+    .option('--reporting-interval <secs>', 'status report interval, 0 = off (default: FelixConfiguration reportingInterval, else 30)')
+    .option('--reporting-ttl <secs>', 'lease of the status key (default: FelixConfiguration reportingTTL, else 90)')
+    .option('--endpoint-reporting', 'write endpoint status keys (default: FelixConfiguration endpointReportingEnabled, else off)')
     .option('--refresh-interval <secs>', 'dataplane drift-repair interval', '90')
     .option('--no-bgp', 'do not run BGP: flat mode, routes to other hosts\' blocks via their node address (one L2 underlay)')
     .action(async (flags: RunFlags, cmd: Command) => {
-      const { runNode } = await import('./node.ts');
-      const healthPort = Number(flags.healthPort ?? '9099');
+      const [{ runNode }, { WeftError, ErrorCodes }] = await Promise.all([import('./node.ts'), import('../../lib/errors.ts')]);
+      const num = (flag: string, v: string | undefined): number | undefined => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (v.trim() === '' || !Number.isFinite(n)) throw new WeftError(ErrorCodes.USAGE, `${flag}: ${JSON.stringify(v)} is not a number`);
+        return n;
+      };
+      const healthPort = num('--health-port', flags.healthPort);
+      const health = healthPort !== undefined && healthPort < 0 ? false as const
+        : healthPort === undefined && flags.healthHost === undefined ? undefined
+          : { ...(flags.healthHost !== undefined ? { host: flags.healthHost } : {}), ...(healthPort !== undefined ? { port: healthPort } : {}) };
       const n = await runNode({
         datastore: datastoreFor(cmd),
         nodeName: flags.name,
@@ -64,8 +77,10 @@ export function registerNodeCommands(program: Command, datastoreFor: DatastoreFo
         noDefaultIpPools: flags.defaultIppools === false,
         defaultIpv4PoolCidr: flags.ipv4PoolCidr,
         defaultIpv4PoolBlockSize: Number(flags.ipv4PoolBlockSize ?? '26'),
-        health: healthPort < 0 ? false : { host: flags.healthHost, port: healthPort },
-        reportingIntervalSecs: Number(flags.reportingInterval ?? '30'),
+        health,
+        reportingIntervalSecs: num('--reporting-interval', flags.reportingInterval),
+        reportingTTLSecs: num('--reporting-ttl', flags.reportingTtl),
+        ...(flags.endpointReporting === true ? { endpointReportingEnabled: true } : {}),
         refreshIntervalMs: Number(flags.refreshInterval ?? '90') * 1000,
         bgp: flags.bgp !== false,
       });

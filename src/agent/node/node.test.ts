@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBackend, felixStatusKey } from '../../datastore/index.ts';
+import { createServer } from 'node:net';
+import { MemoryBackend, felixStatusKey, felixHostPrefix, workloadEndpointStatusKey } from '../../datastore/index.ts';
 import { ResourceClient } from '../../api/index.ts';
 import { FakeLinkOps, FakeNft, FakeRouteTable, RecordingRunner } from '../netlink/index.ts';
 import { parseAutodetectMethod, selectAddress, autodetectAddress } from './autodetect.ts';
@@ -124,6 +125,109 @@ describe('runNode start-up against an unreachable datastore', () => {
       assert.ok(await new ResourceClient(backend).get('Node', 'h4'));
     } finally {
       await n.stop();
+    }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > timeoutMs) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('runNode settings from FelixConfiguration', () => {
+  test('reporting interval/TTL, health port and endpoint reporting follow FelixConfiguration at start and at run time', async () => {
+    const backend = new MemoryBackend();
+    const client = new ResourceClient(backend);
+    const [p1, p2] = [await freePort(), await freePort()];
+    await client.create({
+      apiVersion: 'projectcalico.org/v3', kind: 'FelixConfiguration', metadata: { name: 'default' },
+      spec: { reportingInterval: '1s', reportingTTL: '7s', healthPort: p1, endpointReportingEnabled: true, endpointReportingDelay: '50ms' },
+    });
+    const nft = new FakeNft();
+    const fl = new FakeLinkOps();
+    fl.links.set('eth0', { name: 'eth0', up: true, addresses: ['198.18.0.5/24'] });
+    fl.links.set('cali1234567890a', { name: 'cali1234567890a', up: true, oper: 'UP', addresses: [] });
+    const node = await runNode({
+      datastore: backend, nodeName: 'h1', noDefaultIpPools: true, refreshIntervalMs: 0, endpointStatusPollMs: 50,
+      shims: { runner: new RecordingRunner(), nft, routes: new FakeRouteTable(), links: fl },
+    });
+    try {
+      await node.ready;
+      assert.equal(node.healthUrl, `http://127.0.0.1:${p1}`);
+      assert.equal((await fetch(`${node.healthUrl}/liveness`)).status, 200);
+      assert.equal((await backend.get(felixStatusKey('h1')))?.ttlSeconds, 7);
+
+      const status = async (wl: string): Promise<string | undefined> => {
+        const kv = await backend.get(workloadEndpointStatusKey('h1', 'openstack', wl, 'eth0'));
+        return kv === undefined ? undefined : (JSON.parse(kv.value) as { status: string }).status;
+      };
+      const mkWep = (wl: string, iface: string): Record<string, unknown> => ({
+        apiVersion: 'projectcalico.org/v3', kind: 'WorkloadEndpoint', metadata: { name: `h1-openstack-${wl}-eth0`, namespace: 'default' },
+        spec: { node: 'h1', orchestrator: 'openstack', workload: wl, endpoint: 'eth0', interfaceName: iface, ipNetworks: [], profiles: [] },
+      });
+      await client.create(mkWep('vm1', 'cali1234567890a'));
+      await until('vm1 up', async () => (await status('vm1')) === 'up');
+      await client.create(mkWep('vm2', 'cali2234567890a'));
+      await until('vm2 down (no interface yet)', async () => (await status('vm2')) === 'down');
+      fl.links.set('cali2234567890a', { name: 'cali2234567890a', up: true, oper: 'UP', addresses: [] });
+      await until('vm2 up once its interface is', async () => (await status('vm2')) === 'up');
+
+      // Dataplane failing → error; recovered → up again.
+      nft.failNext = 1_000_000;
+      await client.create(mkWep('vm3', 'cali3234567890a'));
+      await until('error while the dataplane fails', async () => (await status('vm1')) === 'error');
+      nft.failNext = 0;
+      await until('up after the dataplane recovers', async () => (await status('vm1')) === 'up', 20_000);
+
+      // Run-time change: the health server moves, the lease changes, endpoint keys go away when disabled.
+      const fc = await client.get('FelixConfiguration', 'default') as unknown as Record<string, unknown> & { spec: Record<string, unknown> };
+      await client.replace({ ...fc, spec: { ...fc.spec, healthPort: p2, reportingTTL: '11s', endpointReportingEnabled: false } });
+      await until('health server on the new port', () => node.healthUrl === `http://127.0.0.1:${p2}`);
+      assert.equal((await fetch(`${node.healthUrl}/liveness`)).status, 200);
+      await assert.rejects(fetch(`http://127.0.0.1:${p1}/liveness`), 'the old port is closed');
+      await until('status key with the new lease', async () => (await backend.get(felixStatusKey('h1')))?.ttlSeconds === 11);
+      await until('endpoint keys removed', async () => (await backend.list(`${felixHostPrefix('h1')}workload/`)).items.length === 0);
+      assert.equal(node.runtimeConfig.reportingIntervalSecs, 1);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test('flags take precedence over FelixConfiguration', async () => {
+    const backend = new MemoryBackend();
+    await new ResourceClient(backend).create({
+      apiVersion: 'projectcalico.org/v3', kind: 'FelixConfiguration', metadata: { name: 'node.h5' }, spec: { reportingInterval: '0s', healthEnabled: false },
+    });
+    const shims = { runner: new RecordingRunner(), nft: new FakeNft(), routes: new FakeRouteTable(), links: new FakeLinkOps() };
+    const n = await runNode({ datastore: backend, nodeName: 'h5', ip: '198.18.0.5', noDefaultIpPools: true, health: { port: 0 }, reportingIntervalSecs: 2, refreshIntervalMs: 0, shims });
+    try {
+      assert.equal(n.runtimeConfig.reportingIntervalSecs, 2);
+      assert.ok(n.healthUrl !== undefined, 'the flag turns the health server on');
+      assert.equal((await fetch(`${n.healthUrl}/liveness`)).status, 200);
+      assert.ok(await backend.get(felixStatusKey('h5')), 'status reported');
+    } finally {
+      await n.stop();
+    }
+    const n2 = await runNode({ datastore: backend, nodeName: 'h5', ip: '198.18.0.5', noDefaultIpPools: true, refreshIntervalMs: 0, shims });
+    try {
+      assert.equal(n2.healthUrl, undefined, 'healthEnabled: false from node.h5');
+      assert.equal(n2.runtimeConfig.reportingIntervalSecs, 0);
+    } finally {
+      await n2.stop();
     }
   });
 });

@@ -7,12 +7,16 @@
  *
  *   loop:  Syncer ──updates──► CalcGraph ──HostModel──► Dataplane (nftables + routes)
  *                 ──status───►   in-sync ─────────────► setInSync (first kernel write)
- *          status reporter (TTL key), health + metrics HTTP server
+ *          status reporter (TTL key), endpoint status reporter, health + metrics HTTP server
+ *
+ * Reporting and health settings come from FelixConfiguration (`default`, then `node.<host>`),
+ * with flags taking precedence (runtime-config.ts), and follow changes without a restart.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { Registry, Gauge, collectDefaultMetrics } from 'prom-client';
 import { ErrorCodes, WeftError, isWeftError } from '../../lib/errors.ts';
@@ -29,6 +33,8 @@ import { configureHost } from '../plumbing/index.ts';
 import { BgpAgent, type BgpStatus } from '../bgp/index.ts';
 import type { HostModel } from '../../policy/index.ts';
 import { autodetectAddress, parseAutodetectMethod } from './autodetect.ts';
+import { EndpointStatusReporter } from './endpoint-status.ts';
+import { resolveRuntimeConfig, type AgentRuntimeConfig, type HealthSetting } from './runtime-config.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -47,11 +53,19 @@ export interface NodeOptions {
   /** Default pool when none exists (Calico: 192.168.0.0/16, block size 26). */
   defaultIpv4PoolCidr?: string;
   defaultIpv4PoolBlockSize?: number;
-  /** Health/metrics HTTP server; port 0 = any free port; `false` disables. Default 127.0.0.1:9099. */
+  /**
+   * Health/metrics HTTP server; port 0 = any free port; `false` disables. Unset: FelixConfiguration
+   * healthEnabled/healthHost/healthPort, else 127.0.0.1:9099. Set: overrides FelixConfiguration.
+   */
   health?: { host?: string; port?: number } | false;
-  /** Seconds between status reports (FelixConfiguration reportingInterval; default 30; 0 disables). */
+  /** Seconds between status reports (overrides FelixConfiguration reportingInterval; default 30; 0 disables). */
   reportingIntervalSecs?: number;
+  /** Overrides FelixConfiguration reportingTTL (default 90). */
   reportingTTLSecs?: number;
+  /** Overrides FelixConfiguration endpointReportingEnabled (default false). */
+  endpointReportingEnabled?: boolean;
+  /** How often interface state is re-read for endpoint status (default 5 s). */
+  endpointStatusPollMs?: number;
   /** Dataplane drift-repair period (default 90 s). */
   refreshIntervalMs?: number;
   /** Kernel shims (tests); default: real tools in the current namespace. */
@@ -74,7 +88,11 @@ export interface RunningNode {
   readonly nodeName: string;
   readonly ipv4Address: string | undefined;
   readonly ipv6Address: string | undefined;
+  /** Current health server URL (it moves when FelixConfiguration changes healthHost/healthPort). */
   readonly healthUrl: string | undefined;
+  /** The reporting/health settings in force. */
+  readonly runtimeConfig: AgentRuntimeConfig;
+  readonly endpointStatus: EndpointStatusReporter;
   readonly dataplane: Dataplane;
   readonly graph: CalcGraph;
   readonly registry: Registry;
@@ -137,6 +155,23 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
   });
   log.info({ ipv4Address, ipv6Address }, 'node registered');
 
+  // Reporting and health settings: read once before the loop (felix reads its config before it
+  // starts), then followed through the calc graph's merged FelixConfiguration.
+  const overrides = {
+    ...(opts.reportingIntervalSecs !== undefined ? { reportingIntervalSecs: opts.reportingIntervalSecs } : {}),
+    ...(opts.reportingTTLSecs !== undefined ? { reportingTTLSecs: opts.reportingTTLSecs } : {}),
+    ...(opts.health !== undefined ? { health: opts.health } : {}),
+    ...(opts.endpointReportingEnabled !== undefined ? { endpointReportingEnabled: opts.endpointReportingEnabled } : {}),
+  };
+  const resolveRuntime = (specs: (Record<string, unknown> | undefined)[]): AgentRuntimeConfig => {
+    const { config, problems } = resolveRuntimeConfig(specs, overrides);
+    for (const p of problems) log.warn({ problem: p }, 'FelixConfiguration value ignored');
+    return config;
+  };
+  let runtime = resolveRuntime(await retryWhileUnreachable(log, opts.startupTimeoutMs ?? 0, async () => [
+    await felixSpec(client, 'default'), await felixSpec(client, `node.${nodeName}`),
+  ]));
+
   // ---- felix loop ---------------------------------------------------------------------------
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'weft_' });
@@ -158,11 +193,46 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
   });
   const pushModel = (): void => {
     const hm = graph.snapshot();
+    onFelixConfig(hm.config.raw);
     if (bgp) {
       bgp.setLocalRoutes(Object.values(hm.routes));
       dataplane.update(fromHostModel(withoutRemoteRoutes(hm)));
     } else {
       dataplane.update(fromHostModel(hm));
+    }
+  };
+  const endpointStatus = new EndpointStatusReporter({
+    backend, host: nodeName, logger: log.child({ component: 'endpoint-status' }),
+    listLinks: () => links.listLinks(),
+    async dataplaneState() {
+      if (!dataplane.failing) await Promise.race([dataplane.flush(), sleep(2000, undefined, { ref: false })]);
+      return dataplane.failing ? 'error' : 'ok';
+    },
+  });
+  const configureEndpointReporting = (): void => {
+    endpointStatus.configure({
+      enabled: runtime.endpointReportingEnabled, delayMs: runtime.endpointReportingDelayMs,
+      ...(opts.endpointStatusPollMs !== undefined ? { pollMs: opts.endpointStatusPollMs } : {}),
+    });
+  };
+  let lastFelixRaw = '';
+  const onFelixConfig = (raw: Record<string, unknown>): void => {
+    const text = JSON.stringify(raw);
+    if (text === lastFelixRaw) return;
+    lastFelixRaw = text;
+    const next = resolveRuntime([raw]);
+    const prev = runtime;
+    runtime = next;
+    if (next.reportingIntervalSecs !== prev.reportingIntervalSecs || next.reportingTTLSecs !== prev.reportingTTLSecs) {
+      log.info({ reportingIntervalSecs: next.reportingIntervalSecs, reportingTTLSecs: next.reportingTTLSecs }, 'status reporting settings changed');
+      scheduleReports();
+    }
+    if (JSON.stringify(next.health) !== JSON.stringify(prev.health)) {
+      log.info({ health: next.health }, 'health server settings changed');
+      rebindHealth();
+    }
+    if (next.endpointReportingEnabled !== prev.endpointReportingEnabled || next.endpointReportingDelayMs !== prev.endpointReportingDelayMs) {
+      if (dataplane.inSync) configureEndpointReporting();
     }
   };
   const syncer = new Syncer(backend, [RESOURCE_ROOT, IPAM_ROOT], {
@@ -182,6 +252,9 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
             inSyncGauge.set(1);
             resolveReady();
           });
+          // Endpoint status only once the endpoint set is complete: a resync against a partial
+          // set would delete the keys of endpoints not seen yet.
+          configureEndpointReporting();
         }
       }
     },
@@ -192,6 +265,8 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
       // Before the first in-sync the model is only pushed once, at in-sync: a snapshot per
       // initial-sync batch would be wasted work (nothing is programmed before then anyway).
       if (events.length > 0 && dataplane.inSync) pushModel();
+      endpointStatus.onUpdates(updates);
+      if (dataplane.inSync) endpointStatus.kick();
     },
   }, { logger: log.child({ component: 'syncer' }) });
   syncer.start();
@@ -201,12 +276,10 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
   }
 
   // ---- status reporting (felix daemon handleProcessStatusUpdate, calico-notes §2.8) ------------
-  const reportEvery = opts.reportingIntervalSecs ?? 30;
-  const ttl = opts.reportingTTLSecs ?? 90;
   const report = async (): Promise<void> => {
     const value = JSON.stringify({ time: new Date().toISOString(), uptime: (Date.now() - started) / 1000, first_update: firstUpdate });
     try {
-      await backend.put(felixStatusKey(nodeName), value, { ttlSeconds: ttl });
+      await backend.put(felixStatusKey(nodeName), value, { ttlSeconds: Math.max(1, Math.ceil(runtime.reportingTTLSecs)) });
       await backend.put(`${FELIX_STATUS_ROOT}${nodeName}/last_reported_status`, value);
       firstUpdate = false;
     } catch (e) {
@@ -214,73 +287,109 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
     }
   };
   let statusTimer: NodeJS.Timeout | undefined;
-  if (reportEvery > 0) {
+  let stopped = false;
+  function scheduleReports(): void {
+    if (statusTimer !== undefined) clearInterval(statusTimer);
+    statusTimer = undefined;
+    if (stopped || runtime.reportingIntervalSecs <= 0) return;
     void report();
-    statusTimer = setInterval(() => void report(), reportEvery * 1000);
+    statusTimer = setInterval(() => void report(), runtime.reportingIntervalSecs * 1000);
   }
+  scheduleReports();
 
   // ---- health + metrics ----------------------------------------------------------------------
   let server: Server | undefined;
   let healthUrl: string | undefined;
-  if (opts.health !== false) {
-    const host = opts.health?.host ?? '127.0.0.1';
-    const port = opts.health?.port ?? 9099;
-    server = createServer((req, res) => {
-      const url = req.url ?? '/';
-      if (url === '/liveness') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      } else if (url === '/readiness') {
-        const ok = programmed && syncer.status === 'in-sync';
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : `not ready (syncer ${syncer.status ?? 'starting'})\n`);
-      } else if (url === '/bgp/peers' || url === '/bgp/status') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(bgpStatus(), null, 2)}\n`);
-      } else if (url === '/metrics') {
-        registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-          (e: unknown) => res.writeHead(500).end(String(e)),
-        );
-      } else {
-        res.writeHead(404).end();
-      }
-    });
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    if (url === '/liveness') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (url === '/readiness') {
+      const ok = programmed && syncer.status === 'in-sync';
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : `not ready (syncer ${syncer.status ?? 'starting'})\n`);
+    } else if (url === '/bgp/peers' || url === '/bgp/status') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(bgpStatus(), null, 2)}\n`);
+    } else if (url === '/metrics') {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (e: unknown) => res.writeHead(500).end(String(e)),
+      );
+    } else {
+      res.writeHead(404).end();
+    }
+  };
+  const listen = async (h: HealthSetting): Promise<void> => {
+    const srv = createServer(handler);
     await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(port, host, () => resolve());
+      srv.once('error', reject);
+      srv.listen(h.port, h.host, () => resolve());
     });
-    const a = server.address() as AddressInfo;
-    healthUrl = `http://${host}:${a.port}`;
+    server = srv;
+    const a = srv.address() as AddressInfo;
+    healthUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  };
+  const closeHealth = async (): Promise<void> => {
+    const srv = server;
+    server = undefined;
+    healthUrl = undefined;
+    if (srv === undefined) return;
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
+  };
+  // Health settings changed at run time: move the server. A port that cannot be bound is logged
+  // and the server stays off until the next change (felix would restart; we keep running).
+  let rebinding: Promise<void> = Promise.resolve();
+  function rebindHealth(): void {
+    rebinding = rebinding.then(async () => {
+      await closeHealth();
+      if (stopped || runtime.health === false) return;
+      await listen(runtime.health).catch((e: unknown) => log.error({ err: (e as Error).message, health: runtime.health }, 'cannot start the health server'));
+    });
   }
+  // At start-up a port that cannot be bound is fatal, as for felix: the operator asked for it.
+  if (runtime.health !== false) await listen(runtime.health);
 
-  let stopped = false;
   return {
-    nodeName, ipv4Address, ipv6Address, healthUrl, dataplane, graph, registry, ready, bgpStatus,
+    nodeName, ipv4Address, ipv6Address, dataplane, graph, registry, ready, bgpStatus, endpointStatus,
+    get healthUrl() { return healthUrl; },
+    get runtimeConfig() { return runtime; },
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
       if (statusTimer !== undefined) clearInterval(statusTimer);
       await syncer.stop();
+      await endpointStatus.stop();
       // Learned routes stay in the kernel (Calico/BIRD: graceful restart keeps forwarding while
       // the agent restarts); peers see a Cease and drop ours at once.
       await bgp?.stop();
       await dataplane.stop();
-      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      await rebinding;
+      await closeHealth();
       if (ownsBackend) await backend.close();
     },
   };
 }
 
-async function retryWhileUnreachable(log: Logger, timeoutMs: number, fn: () => Promise<void>): Promise<void> {
+async function retryWhileUnreachable<T>(log: Logger, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     try {
-      await fn();
-      return;
+      return await fn();
     } catch (e) {
       if (!isRetryableDatastoreError(e) || (timeoutMs > 0 && Date.now() - started > timeoutMs)) throw e;
       const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
       log.warn({ err: (e as Error).message, retryInMs: delay }, 'datastore not reachable at start-up; waiting');
       await new Promise((r) => setTimeout(r, delay));
     }
+  }
+}
+
+async function felixSpec(client: ResourceClient, name: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    return ((await client.get('FelixConfiguration', name)) as unknown as { spec?: Record<string, unknown> }).spec;
+  } catch (e) {
+    if (isWeftError(e, ErrorCodes.NOT_FOUND)) return undefined;
+    throw e;
   }
 }
 
