@@ -78,8 +78,8 @@ export function registerLabCommands(program: Command): void {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
         return;
       }
-      process.stdout.write(`lab ${s.name}: ${s.exists ? 'up' : 'absent'}\n`);
-      for (const h of s.hosts) process.stdout.write(`  host ${h.name}\t${h.ip}\tagent ${h.agent}${h.lastReport ? `\tlast report ${h.lastReport}` : ''}\n`);
+      process.stdout.write(`lab ${s.name}: ${s.exists ? 'up' : 'absent'}${s.ipv6 === true ? ' (dual stack)' : ''}\n`);
+      for (const h of s.hosts) process.stdout.write(`  host ${h.name}\t${[h.ip, ...(h.ip6 !== undefined ? [h.ip6] : [])].join(',')}\tagent ${h.agent}${h.lastReport ? `\tlast report ${h.lastReport}` : ''}\n`);
       for (const w of s.workloads) process.stdout.write(`  workload ${w.name}\ton ${w.host}\t${w.ips.join(',')}\t${w.iface}\n`);
       for (const r of s.routers ?? []) process.stdout.write(`  router ${r.name}\t${r.ip}\t${r.kind} AS ${r.as}\t${r.running ? 'running' : 'stopped'}\t(lab exec ${r.name} -- ${r.show.join(' ')})\n`);
     });

@@ -1,7 +1,12 @@
 /** `weft lab`: topologies of hosts and workloads in network namespaces. */
-export { parseTopology, loadTopology, loadTopologyText, TopologySchema, LAB_WORKLOAD_RANGES, type Topology, type LoadedTopology } from './topology.ts';
+export {
+  parseTopology, loadTopology, loadTopologyText, TopologySchema, LAB_WORKLOAD_RANGES,
+  LAB_UNDERLAY4, LAB_UNDERLAY6, LAB_GATEWAY4, LAB_GATEWAY6, LAB_DEFAULT_POOL4, LAB_DEFAULT_POOL6, hostAddress4, hostAddress6,
+  type Topology, type LoadedTopology,
+} from './topology.ts';
 export {
   labUp, labDown, labStatus, labExec, execNamespace, readState, startAgent, stopAgent, waitProgrammed, stateDirFor, provision,
+  isDualStack, labPools, manifestPoolCidrs,
   nsPrefix, hostNs, underlayNs, workloadNs, routerNs, DEFAULT_STATE_ROOT, LAB_ALLOW_PROFILE,
   type LabOptions, type LabState, type LabHostState, type LabWorkloadState, type LabRouterState, type LabStatus, type LabDownResult,
 } from './lab.ts';

@@ -2,10 +2,10 @@
  * `weft lab`: multi-host topologies in network namespaces on one machine (the e2e harness).
  *
  *   weft-<lab>--underlay   bridge br0 198.18.0.254/24 (the hosts' default gateway)
- *     │ veth u<i> ⇄ eth0
+ *     │ veth u<i> ⇄ eth0     (dual stack: also 2001:db8:ffff::254/64)
  *   weft-<lab>-<host>      eth0 198.18.0.<i+1>/24, default via .254, `weft node run` inside
- *     │ veth cali… ⇄ eth0  (workload plumbing library)
- *   weft-<lab>--w-<name>   a workload: /32 address, 169.254.1.1 gateway
+ *     │ veth cali… ⇄ eth0    (dual stack: also 2001:db8:ffff::<i+1>/64, default via ::254, --ip6)
+ *   weft-<lab>--w-<name>   a workload: /32 address, 169.254.1.1 gateway (and /128, fe80::ecee:eeff:feee:eeee)
  *
  * Every object is created inside a namespace the lab owns; the root namespace is never changed
  * (no links, routes or rules). `labDown` removes everything by the `weft-<lab>-` prefix, so it
@@ -23,7 +23,10 @@ import { ResourceClient, parseManifests } from '../api/index.ts';
 import { Ipam } from '../ipam/index.ts';
 import { ExecRunner, IpLinkOps, runArgv } from '../agent/netlink/index.ts';
 import { hostInterfaceName, plumbWorkload } from '../agent/plumbing/index.ts';
-import type { LoadedTopology, Topology } from './topology.ts';
+import {
+  LAB_DEFAULT_POOL4, LAB_DEFAULT_POOL6, LAB_GATEWAY4, LAB_GATEWAY6, hostAddress4, hostAddress6,
+  type LoadedTopology, type Topology,
+} from './topology.ts';
 import { routerAddress, routerShowCommand, startRouter, type RouterKind } from './routers.ts';
 
 export { DEFAULT_STATE_ROOT } from './defaults.ts';
@@ -33,7 +36,7 @@ export const LAB_ALLOW_PROFILE = 'weft-lab-allow-all';
 const WEFT_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const AGENT_MAIN = WEFT_MAIN;
 const LAB_MAIN = WEFT_MAIN;
-const GATEWAY = '198.18.0.254';
+const GATEWAY = LAB_GATEWAY4;
 
 export interface LabOptions {
   /** Parent of per-lab state directories (datastore file, agent logs, lab.json). */
@@ -52,6 +55,8 @@ export interface LabHostState {
   ns: string;
   /** Underlay address with prefix length. */
   ip: string;
+  /** IPv6 underlay address with prefix length (dual-stack labs). */
+  ip6?: string;
   asNumber?: number;
   pid?: number;
   log: string;
@@ -77,6 +82,8 @@ export interface LabState {
   underlay: string;
   /** Agents run BGP (default); false = flat mode (`node run --no-bgp`). */
   bgp?: boolean;
+  /** Dual stack: IPv6 underlay, agents with `--ip6`, every workload one IPv4 + one IPv6 address. */
+  ipv6?: boolean;
   hosts: LabHostState[];
   workloads: LabWorkloadState[];
   routers?: LabRouterState[];
@@ -134,7 +141,7 @@ export function startAgent(state: LabState, host: LabHostState, opts: LabOptions
   try {
     const args = [
       'netns', 'exec', host.ns, process.execPath, AGENT_MAIN, '--datastore', state.datastore,
-      'node', 'run', '--name', host.name, '--ip', host.ip, '--no-default-ippools',
+      'node', 'run', '--name', host.name, '--ip', host.ip, ...(host.ip6 !== undefined ? ['--ip6', host.ip6] : []), '--no-default-ippools',
       '--health-port', '9099', '--reporting-interval', '10', '--refresh-interval', String(opts.refreshIntervalSecs ?? 30),
       ...(host.asNumber !== undefined ? ['--as', String(host.asNumber)] : []),
       ...(state.bgp === false ? ['--no-bgp'] : []),
@@ -179,11 +186,13 @@ export async function labUp(loaded: LoadedTopology, opts: LabOptions = {}): Prom
   rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(stateDir, { recursive: true });
   const etcd = t.datastore === 'etcd';
+  const ipv6 = isDualStack(loaded);
   const state: LabState = {
-    name: t.name, stateDir, dbPath: join(stateDir, 'weft.db'), underlay: underlayNs(t.name), bgp: t.bgp,
+    name: t.name, stateDir, dbPath: join(stateDir, 'weft.db'), underlay: underlayNs(t.name), bgp: t.bgp, ipv6,
     datastore: etcd ? `etcd://${GATEWAY}:${ETCD_PORT}` : `sqlite:${join(stateDir, 'weft.db')}`,
     hosts: t.hosts.map((h, i) => ({
-      name: h.name, ns: hostNs(t.name, h.name), ip: `198.18.0.${i + 1}/24`, log: join(stateDir, `${h.name}.log`),
+      name: h.name, ns: hostNs(t.name, h.name), ip: `${hostAddress4(i)}/24`, log: join(stateDir, `${h.name}.log`),
+      ...(ipv6 ? { ip6: `${hostAddress6(i)}/64` } : {}),
       ...(h.asNumber !== undefined ? { asNumber: h.asNumber } : {}),
     })),
     workloads: [],
@@ -237,7 +246,7 @@ export async function labUp(loaded: LoadedTopology, opts: LabOptions = {}): Prom
 /** Datastore contents, agents, workloads, wait — given a reachable backend. */
 export async function provision(state: LabState, loaded: LoadedTopology, backend: Backend, opts: LabOptions = {}): Promise<void> {
   await waitForDatastore(backend, 30_000);
-  await seedDatastore(backend, loaded.topology, loaded.manifests);
+  await seedDatastore(backend, state, loaded);
   for (const h of state.hosts) startAgent(state, h, opts);
   const client = new ResourceClient(backend);
   const ipam = new Ipam(backend);
@@ -293,13 +302,47 @@ function startEtcd(state: LabState): number {
   }
 }
 
-async function seedDatastore(backend: Backend, t: Topology, manifests: LoadedTopology['manifests']): Promise<void> {
+/** CIDRs of the IP pools among the topology's resources (v3 `spec.cidr`, v1 `metadata.cidr`; `''` when neither). */
+export function manifestPoolCidrs(manifests: LoadedTopology['manifests']): string[] {
+  const out: string[] = [];
+  for (const m of manifests) {
+    for (const d of parseManifests(m.text, m.source)) {
+      const v = (d.value ?? {}) as { kind?: unknown; metadata?: { cidr?: unknown }; spec?: { cidr?: unknown } };
+      if (!/^ippool$/i.test(String(v.kind ?? ''))) continue;
+      const cidr = v.spec?.cidr ?? v.metadata?.cidr;
+      out.push(typeof cidr === 'string' ? cidr : '');
+    }
+  }
+  return out;
+}
+
+/** Dual stack: `ipv6:` when given, else whether `pools`, the resources or a workload's `ip6` bring IPv6. */
+export function isDualStack(loaded: LoadedTopology): boolean {
+  const t = loaded.topology;
+  if (t.ipv6 !== undefined) return t.ipv6;
+  return (t.pools ?? []).some((p) => p.cidr.includes(':')) || manifestPoolCidrs(loaded.manifests).some((c) => c.includes(':')) ||
+    t.workloads.some((w) => w.ip6 !== undefined);
+}
+
+/**
+ * The pools the lab creates: the topology's `pools`, plus a default pool for each family the lab
+ * uses that neither `pools` nor the resources bring (a seed's ipPool manifest in `resources:` must
+ * not collide with a default): IPv4 always, IPv6 in a dual-stack lab.
+ */
+export function labPools(loaded: LoadedTopology, ipv6: boolean): NonNullable<Topology['pools']> {
+  const pools = [...(loaded.topology.pools ?? [])];
+  // A manifest pool whose CIDR cannot be read counts as IPv4 (as before dual stack: any pool).
+  const brought = [...pools.map((p) => p.cidr), ...manifestPoolCidrs(loaded.manifests)];
+  if (!brought.some((c) => !c.includes(':'))) pools.push({ ...LAB_DEFAULT_POOL4 });
+  if (ipv6 && !brought.some((c) => c.includes(':'))) pools.push({ ...LAB_DEFAULT_POOL6 });
+  return pools;
+}
+
+async function seedDatastore(backend: Backend, state: LabState, loaded: LoadedTopology): Promise<void> {
   const client = new ResourceClient(backend);
-  // The default lab pool only when neither the topology nor its manifests bring a pool (a seed's
-  // ipPool manifest in `resources:` must not collide with it).
-  const manifestDocs = manifests.flatMap((m) => parseManifests(m.text, m.source));
-  const manifestHasPool = manifestDocs.some((d) => /^ippool$/i.test(String((d.value as { kind?: unknown } | null)?.kind ?? '')));
-  const pools = t.pools ?? (manifestHasPool ? [] : [{ cidr: '192.0.2.0/24' }]);
+  const t = loaded.topology;
+  const manifestDocs = loaded.manifests.flatMap((m) => parseManifests(m.text, m.source));
+  const pools = labPools(loaded, state.ipv6 === true);
   for (const [i, p] of pools.entries()) {
     await client.apply({
       apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: p.name ?? `lab-pool-${i}` },
@@ -311,10 +354,11 @@ async function seedDatastore(backend: Backend, t: Topology, manifests: LoadedTop
     spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
   });
   // Nodes first, with the lab's labels; each agent keeps them when it registers itself.
-  for (const [i, h] of t.hosts.entries()) {
+  for (const h of t.hosts) {
+    const hs = state.hosts.find((x) => x.name === h.name)!;
     await client.apply({
       apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: h.name, ...(h.labels ? { labels: h.labels } : {}) },
-      spec: { bgp: { ipv4Address: `198.18.0.${i + 1}/24`, ...(h.asNumber !== undefined ? { asNumber: h.asNumber } : {}) } },
+      spec: { bgp: { ipv4Address: hs.ip, ...(hs.ip6 !== undefined ? { ipv6Address: hs.ip6 } : {}), ...(h.asNumber !== undefined ? { asNumber: h.asNumber } : {}) } },
     });
   }
   for (const doc of manifestDocs) await client.apply(doc.value);
@@ -357,8 +401,11 @@ function buildUnderlay(state: LabState): void {
   const ul = state.underlay;
   ip(['netns', 'add', ul]);
   ip(['-n', ul, 'link', 'set', 'lo', 'up']);
-  ip(['-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
+  // No multicast snooping: without an MLD querier on the bridge, snooping can stop forwarding the
+  // hosts' neighbour solicitations once their group memberships time out.
+  ip(['-n', ul, 'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0']);
   ip(['-n', ul, 'addr', 'add', `${GATEWAY}/24`, 'dev', 'br0']);
+  if (state.ipv6 === true) ip(['-n', ul, 'addr', 'add', `${LAB_GATEWAY6}/64`, 'dev', 'br0', 'nodad']);
   ip(['-n', ul, 'link', 'set', 'br0', 'up']);
   state.hosts.forEach((h, i) => {
     ip(['netns', 'add', h.ns]);
@@ -367,9 +414,12 @@ function buildUnderlay(state: LabState): void {
     ip(['-n', ul, 'link', 'set', `u${i}`, 'master', 'br0']);
     ip(['-n', ul, 'link', 'set', `u${i}`, 'up']);
     ip(['-n', h.ns, 'addr', 'add', h.ip, 'dev', 'eth0']);
+    // nodad: the address is usable at once (the agent binds BGP to it); the lab guarantees uniqueness.
+    if (h.ip6 !== undefined) ip(['-n', h.ns, 'addr', 'add', h.ip6, 'dev', 'eth0', 'nodad']);
     ip(['-n', h.ns, 'link', 'set', 'eth0', 'up']);
     // The default route matters: proxy ARP for 169.254.1.1 needs a route covering it (seed 001).
     ip(['-n', h.ns, 'route', 'add', 'default', 'via', GATEWAY]);
+    if (h.ip6 !== undefined) ip(['-n', h.ns, '-6', 'route', 'add', 'default', 'via', LAB_GATEWAY6]);
   });
 }
 
@@ -379,9 +429,13 @@ async function addWorkload(state: LabState, client: ResourceClient, ipam: Ipam, 
   const addrs: string[] = [];
   if (w.ip !== undefined) addrs.push((await ipam.assignIP({ ip: w.ip.split('/')[0]!, host: w.host, handle })).ip);
   if (w.ip6 !== undefined) addrs.push((await ipam.assignIP({ ip: w.ip6.split('/')[0]!, host: w.host, handle })).ip);
-  if (addrs.length === 0) {
-    const r = await ipam.autoAssign({ host: w.host, handle, num4: 1, attrs: { lab: state.name, workload: w.name } });
-    addrs.push(...r.ipv4.map((a) => a.ip));
+  // Dual stack: whatever family is not fixed comes from IPAM (one call, same handle); single stack:
+  // IPAM's IPv4 address only when nothing is fixed.
+  const num4 = w.ip === undefined && (state.ipv6 === true || addrs.length === 0) ? 1 : 0;
+  const num6 = state.ipv6 === true && w.ip6 === undefined ? 1 : 0;
+  if (num4 + num6 > 0) {
+    const r = await ipam.autoAssign({ host: w.host, handle, num4, num6, attrs: { lab: state.name, workload: w.name } });
+    addrs.push(...r.ipv4.map((a) => a.ip), ...r.ipv6.map((a) => a.ip));
   }
   const ns = workloadNs(state.name, w.name);
   const res = await plumbWorkload(
@@ -409,8 +463,13 @@ export async function waitProgrammed(state: LabState, timeoutMs: number): Promis
       const mine = state.workloads.filter((w) => w.host === h.name);
       const map = await runArgv(['ip', 'netns', 'exec', h.ns, 'nft', 'list', 'map', 'inet', 'weft', 'wl-from'], { allowFail: true });
       const routes = await runArgv(['ip', '-n', h.ns, 'route', 'show', 'proto', '80'], { allowFail: true });
+      const routes6 = mine.some((w) => w.ipv6.length > 0)
+        ? await runArgv(['ip', '-n', h.ns, '-6', 'route', 'show', 'proto', '80'], { allowFail: true })
+        : undefined;
       for (const w of mine) {
-        if (!map.stdout.includes(`"${w.iface}"`) || !routes.stdout.includes(`dev ${w.iface}`)) missing.push(w.name);
+        const v4ok = w.ipv4.length === 0 || routes.stdout.includes(`dev ${w.iface}`);
+        const v6ok = w.ipv6.length === 0 || (routes6?.stdout.includes(`dev ${w.iface}`) ?? false);
+        if (!map.stdout.includes(`"${w.iface}"`) || !v4ok || !v6ok) missing.push(w.name);
       }
       if (mine.length === 0 && map.code !== 0) missing.push(`host ${h.name}`);
     }
@@ -473,7 +532,9 @@ export async function labDown(lab: string, opts: LabOptions = {}): Promise<LabDo
 export interface LabStatus {
   name: string;
   exists: boolean;
-  hosts: { name: string; ns: string; ip: string; agent: 'running' | 'stopped'; lastReport?: string }[];
+  /** Dual stack (IPv6 underlay and workload addresses). */
+  ipv6?: boolean;
+  hosts: { name: string; ns: string; ip: string; ip6?: string; agent: 'running' | 'stopped'; lastReport?: string }[];
   workloads: { name: string; host: string; ips: string[]; iface: string }[];
   routers?: { name: string; kind: RouterKind; as: number; ip: string; running: boolean; show: string[] }[];
 }
@@ -490,13 +551,13 @@ export async function labStatus(lab: string, opts: LabOptions = {}): Promise<Lab
     for (const h of state.hosts) {
       const rep = await backend?.get(felixStatusKey(h.name)).catch(() => undefined);
       hosts.push({
-        name: h.name, ns: h.ns, ip: h.ip, agent: alive(h.pid) ? 'running' as const : 'stopped' as const,
+        name: h.name, ns: h.ns, ip: h.ip, ...(h.ip6 !== undefined ? { ip6: h.ip6 } : {}), agent: alive(h.pid) ? 'running' as const : 'stopped' as const,
         ...(rep !== undefined ? { lastReport: (JSON.parse(rep.value) as { time?: string }).time } : {}),
       });
     }
     const routers = (state.routers ?? []).map((r) => ({ name: r.name, kind: r.kind, as: r.as, ip: r.ip, running: alive(r.pid), show: r.show }));
     return {
-      name: lab, exists: present.size > 0, hosts, workloads: state.workloads.map((w) => ({ name: w.name, host: w.host, ips: [...w.ipv4, ...w.ipv6], iface: w.iface })),
+      name: lab, exists: present.size > 0, ...(state.ipv6 === true ? { ipv6: true } : {}), hosts, workloads: state.workloads.map((w) => ({ name: w.name, host: w.host, ips: [...w.ipv4, ...w.ipv6], iface: w.iface })),
       ...(routers.length > 0 ? { routers } : {}),
     };
   } finally {

@@ -125,6 +125,13 @@ export function configFromResource(r: unknown): BgpGlobalConfig {
   return c;
 }
 
+/** Export policy sending only the routes of the given families (one session per family). */
+export function familyFilter(families: readonly ('ipv4' | 'ipv6')[]): (prefix: string) => boolean {
+  const v4 = families.includes('ipv4');
+  const v6 = families.includes('ipv6');
+  return (prefix) => (prefix.includes(':') ? v6 : v4);
+}
+
 export class BgpAgent {
   readonly #o: BgpAgentOptions;
   readonly #log: Logger;
@@ -309,6 +316,7 @@ export class BgpAgent {
         ...(w.holdTime !== undefined ? { holdTime: w.holdTime } : {}),
         ...(w.keepaliveTime !== undefined ? { keepaliveTime: w.keepaliveTime } : {}),
         ...(w.localAddress !== undefined ? { localAddress: w.localAddress } : {}),
+        ...(w.exportFamilies !== undefined ? { exportPolicy: familyFilter(w.exportFamilies) } : {}),
       });
       this.#peers.set(addr, w);
     }

@@ -1,9 +1,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeBgpPlan, durationSeconds, splitPeerIP, PeerTypes, type BgpNode, type BgpPeerResource } from './peers.ts';
+import { computeBgpPlan, durationSeconds, samePeer, splitPeerIP, PeerTypes, type BgpNode, type BgpPeerResource } from './peers.ts';
 import { computeExports } from './exports.ts';
 import { formatNodeStatus } from './status.ts';
-import { nodeFromResource, peerFromResource, configFromResource } from './agent.ts';
+import { familyFilter, nodeFromResource, peerFromResource, configFromResource } from './agent.ts';
 
 const node = (name: string, ipv4: string, extra: Partial<BgpNode> = {}): BgpNode => ({ name, labels: {}, ipv4, ...extra });
 const nodes = (...ns: BgpNode[]): Map<string, BgpNode> => new Map(ns.map((n) => [n.name, n]));
@@ -92,6 +92,27 @@ describe('computeBgpPlan', () => {
     const p = computeBgpPlan('h1', ns, [], {});
     assert.deepEqual(p.peers.map((x) => x.address), ['198.18.0.2', '198.18.0.3', '2001:db8::2']);
     assert.equal(p.speaker?.nextHop6, '2001:db8::1');
+  });
+
+  test('one session per family with a dual-stack node; IPv6 rides the IPv4 session otherwise', () => {
+    const ns = nodes(node('h1', '198.18.0.1', { ipv6: '2001:db8::1' }), node('h2', '198.18.0.2', { ipv6: '2001:db8::2' }), node('h3', '198.18.0.3'));
+    const tor: BgpPeerResource = { name: 'tor', peerIP: '198.18.0.201', asNumber: 65001 };
+    const tor6: BgpPeerResource = { name: 'tor6', peerIP: '[2001:db8::201]:179', asNumber: 65001 };
+    const p = computeBgpPlan('h1', ns, [tor, tor6], {});
+    assert.deepEqual(p.peers.map((x) => [x.address, x.exportFamilies]), [
+      ['198.18.0.2', ['ipv4']], // h2 also has an IPv6 session: IPv4 routes only here
+      ['198.18.0.3', undefined], // h3 has no IPv6 address: both families (IPv6 with nextHop6)
+      ['198.18.0.201', undefined], // external peer over IPv4: both families
+      ['2001:db8::2', ['ipv6']], // an IPv4 route would have no next hop on an IPv6 session
+      ['2001:db8::201', ['ipv6']],
+    ]);
+    assert.equal(familyFilter(['ipv4'])('192.0.2.0/26'), true);
+    assert.equal(familyFilter(['ipv4'])('2001:db8:1::/122'), false);
+    assert.equal(familyFilter(['ipv6'])('2001:db8:1::/122'), true);
+    assert.equal(familyFilter(['ipv6'])('192.0.2.0/26'), false);
+    // Changing the families re-creates the session (the export policy is per session).
+    const single = computeBgpPlan('h1', nodes(node('h1', '198.18.0.1', { ipv6: '2001:db8::1' }), node('h2', '198.18.0.2')), [], {}).peers[0]!;
+    assert.equal(samePeer(single, p.peers[0]!), false);
   });
 
   test('listenPort and nodeMeshMaxRestartTime from BGPConfiguration', () => {

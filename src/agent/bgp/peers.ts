@@ -18,6 +18,11 @@
  *                       peers are always active (the far side may not configure us).
  * One session per peer address; when several sources name the same address the first wins in the
  * order node specific > global > mesh (explicit configuration over the automatic mesh).
+ *   families            a session over IPv6 carries only IPv6 routes (an IPv4 route has no next hop
+ *                       there); a session over IPv4 to a node we also have an IPv6 session with
+ *                       carries only IPv4 routes — one session per family, as Calico's BIRD/BIRD6.
+ *                       Otherwise (IPv4 only, external peers) IPv6 routes ride the IPv4 session with
+ *                       our Node's IPv6 address as next hop (`nextHop6`).
  */
 import { evaluateNode, parseSelector, type SelectorNode } from '../../selector/index.ts';
 import { parseIP } from '../../lib/ip.ts';
@@ -92,6 +97,8 @@ export interface DesiredPeer {
   localAddress?: string;
   keepaliveTime?: number;
   holdTime?: number;
+  /** Address families whose routes we send on this session; undefined = every family. */
+  exportFamilies?: ('ipv4' | 'ipv6')[];
 }
 
 export interface BgpPlan {
@@ -252,13 +259,19 @@ export function computeBgpPlan(localName: string, nodes: ReadonlyMap<string, Bgp
     for (const n of sortedNodes) addNodePeer(n, PeerTypes.mesh, undefined);
   }
   const peers = [...out.values()].sort((a, b) => compareAddresses(a.address, b.address));
+  const v6Nodes = new Set(peers.filter((p) => p.address.includes(':') && p.peerNode !== undefined).map((p) => p.peerNode));
+  for (const p of peers) {
+    if (p.address.includes(':')) p.exportFamilies = ['ipv6'];
+    else if (p.peerNode !== undefined && v6Nodes.has(p.peerNode)) p.exportFamilies = ['ipv4'];
+  }
   return { speaker, peers };
 }
 
 /** Two desired peers configure the same session (no need to re-create it). */
 export function samePeer(a: DesiredPeer, b: DesiredPeer): boolean {
   return a.address === b.address && a.port === b.port && a.localAddress === b.localAddress && a.asn === b.asn && a.type === b.type && a.passive === b.passive &&
-    a.rrClient === b.rrClient && a.keepaliveTime === b.keepaliveTime && a.holdTime === b.holdTime;
+    a.rrClient === b.rrClient && a.keepaliveTime === b.keepaliveTime && a.holdTime === b.holdTime &&
+    (a.exportFamilies ?? []).join() === (b.exportFamilies ?? []).join();
 }
 
 export function sameSpeaker(a: SpeakerConfig | undefined, b: SpeakerConfig | undefined): boolean {

@@ -84,7 +84,7 @@ export function registerNodeCommands(program: Command, datastoreFor: DatastoreFo
         refreshIntervalMs: Number(flags.refreshInterval ?? '90') * 1000,
         bgp: flags.bgp !== false,
       });
-      process.stderr.write(`weft node ${n.nodeName} running (ipv4 ${n.ipv4Address ?? '-'}, health ${n.healthUrl ?? 'off'})\n`);
+      process.stderr.write(`weft node ${n.nodeName} running (ipv4 ${n.ipv4Address ?? '-'}, ipv6 ${n.ipv6Address ?? '-'}, health ${n.healthUrl ?? 'off'})\n`);
       await new Promise<void>((resolve) => {
         const done = (): void => {
           n.stop().then(resolve, resolve);
