@@ -255,11 +255,12 @@ export function evaluateWorkload(model: HostModel, ep: WorkloadEndpointModel, di
   return finish(ep.id, 'workload', dir, runProfiles(model, ep.profiles, dir, p, steps), steps);
 }
 
-function failsafeMatch(list: readonly ProtoPort[], p: ParsedPacket, peer: IPAddr): ProtoPort | undefined {
+function failsafeMatch(list: readonly ProtoPort[], p: ParsedPacket, peer: IPAddr, port: 'dst' | 'src' = 'dst'): ProtoPort | undefined {
   const proto = p.protocol === 6 ? 'tcp' : p.protocol === 17 ? 'udp' : undefined;
-  if (!proto || p.dstPort === undefined) return undefined;
+  const n = port === 'dst' ? p.dstPort : p.srcPort;
+  if (!proto || n === undefined) return undefined;
   for (const f of list) {
-    if (f.protocol !== proto || f.port !== p.dstPort) continue;
+    if (f.protocol !== proto || f.port !== n) continue;
     if (f.net !== undefined) {
       const c = parseCIDR(f.net, { allowBare: true });
       if (!c || !cidrContainsIP(c, peer)) continue;
@@ -270,44 +271,67 @@ function failsafeMatch(list: readonly ProtoPort[], p: ParsedPacket, peer: IPAddr
 }
 
 /**
- * Evaluates `packet` against a host endpoint. `ingress` = arriving at the host through the
- * interface, `egress` = leaving the host. Failsafe ports are checked first (felix cali-failsafe-in/out),
- * then untracked and pre-DNAT policy, then `forwardTiers` when `forwarded`, else the normal tiers,
- * then profiles.
+ * Evaluates `packet` against a host endpoint. `ingress` = arriving through the interface (to the
+ * host itself, or `forwarded` on), `egress` = leaving through it (from the host itself, or
+ * `forwarded`). The stages are felix's (rules/static.go, endpoints.go; Calico's "summary of host
+ * endpoint policies"):
+ *
+ * 1. untracked (doNotTrack) policy, before conntrack: ingress for everything arriving on the
+ *    interface (to the host or forwarded), egress only for what the host itself sends; never for
+ *    an all-interfaces (`*`) endpoint (felix ignores it there);
+ * 2. pre-DNAT policy: ingress only, to the host or forwarded;
+ * 3. normal policy (`tiers`, then profiles) for the host's own traffic, or `forwardTiers` for
+ *    forwarded traffic (no profiles; what no forward policy decides is allowed).
+ *
+ * An explicit Allow in stage 1 or 2 skips the later stages; a Deny drops; no verdict continues.
+ * Failsafe ports skip stages 1 and 2 and are allowed in stage 3 for the host's own traffic (not
+ * for forwarded traffic: forward chains have no failsafes). Before conntrack a reply cannot be
+ * told from a request, so stage 1 is also skipped for packets from (ingress) / to (egress) the
+ * other direction's failsafe ports, as felix's raw failsafe chains do.
  */
 export function evaluateHost(
   model: HostModel, hep: HostEndpointModel, dir: Direction, packet: Packet | ParsedPacket, opts: { forwarded?: boolean } = {},
 ): EndpointVerdict {
   const p = 'srcText' in packet ? packet : parsePacket(packet);
   const steps: TraceStep[] = [];
-  if (!opts.forwarded) {
-    const fs = dir === 'ingress'
-      ? failsafeMatch(model.config.failsafeInboundHostPorts, p, p.src)
-      : failsafeMatch(model.config.failsafeOutboundHostPorts, p, p.dst);
-    if (fs) {
-      steps.push({ type: 'failsafe', protocol: fs.protocol, port: fs.port });
-      return finish(hep.id, 'host', dir, { decided: true, verdict: 'allow', by: { kind: 'failsafe', protocol: fs.protocol, port: fs.port } }, steps);
-    }
+  const forwarded = opts.forwarded === true;
+  const peer = dir === 'ingress' ? p.src : p.dst;
+  const fs = dir === 'ingress'
+    ? failsafeMatch(model.config.failsafeInboundHostPorts, p, peer)
+    : failsafeMatch(model.config.failsafeOutboundHostPorts, p, peer);
+  if (fs && !forwarded) {
+    steps.push({ type: 'failsafe', protocol: fs.protocol, port: fs.port });
+    return finish(hep.id, 'host', dir, { decided: true, verdict: 'allow', by: { kind: 'failsafe', protocol: fs.protocol, port: fs.port } }, steps);
   }
-  // Calico host endpoint stages: an explicit Allow by untracked (doNotTrack) policy skips pre-DNAT
-  // and normal policy; an explicit Allow by pre-DNAT policy skips normal policy; a Deny in either
-  // drops; no verdict continues. Untracked applies to traffic to/from the host itself; pre-DNAT
-  // (ingress only) to everything arriving through the interface.
   const hasFor = (ts: readonly EndpointTier[]): boolean => ts.some((x) => (dir === 'ingress' ? x.ingressPolicies : x.egressPolicies).length > 0);
-  if (!opts.forwarded && hasFor(hep.untrackedTiers)) {
-    const u = runTiers(model, hep.untrackedTiers, dir, p, steps, 'untracked');
-    if (u.decided) return finish(hep.id, 'host', dir, u, steps);
+  // Stage 1: untracked.
+  if (hep.iface !== '*' && !(forwarded && dir === 'egress') && hasFor(hep.untrackedTiers)) {
+    const raw = fs ?? (dir === 'ingress'
+      ? failsafeMatch(model.config.failsafeOutboundHostPorts, p, peer, 'src')
+      : failsafeMatch(model.config.failsafeInboundHostPorts, p, peer, 'src'));
+    if (raw) {
+      steps.push({ type: 'failsafe', protocol: raw.protocol, port: raw.port });
+    } else {
+      const u = runTiers(model, hep.untrackedTiers, dir, p, steps, 'untracked');
+      if (u.decided) return finish(hep.id, 'host', dir, u, steps);
+    }
     steps.push({ type: 'stage-end', stage: 'untracked' });
   }
+  // Stage 2: pre-DNAT.
   if (dir === 'ingress' && hasFor(hep.preDNATTiers)) {
-    const d = runTiers(model, hep.preDNATTiers, dir, p, steps, 'preDNAT');
-    if (d.decided) return finish(hep.id, 'host', dir, d, steps);
+    if (fs) {
+      steps.push({ type: 'failsafe', protocol: fs.protocol, port: fs.port });
+    } else {
+      const d = runTiers(model, hep.preDNATTiers, dir, p, steps, 'preDNAT');
+      if (d.decided) return finish(hep.id, 'host', dir, d, steps);
+    }
     steps.push({ type: 'stage-end', stage: 'preDNAT' });
   }
-  const tiers = opts.forwarded ? hep.forwardTiers : hep.tiers;
+  // Stage 3: normal or forward policy.
+  const tiers = forwarded ? hep.forwardTiers : hep.tiers;
   const t = runTiers(model, tiers, dir, p, steps);
   if (t.decided) return finish(hep.id, 'host', dir, t, steps);
-  if (opts.forwarded) {
+  if (forwarded) {
     // Forward chains have no profiles (felix renders forward tiers only): traffic that no
     // applyOnForward policy decided — none applies, or all passed — continues (calico-notes §10).
     return finish(hep.id, 'host', dir, { decided: true, verdict: 'allow', by: { kind: 'host-not-policed' } }, steps);
@@ -315,15 +339,11 @@ export function evaluateHost(
   return finish(hep.id, 'host', dir, runProfiles(model, hep.profiles, dir, p, steps), steps);
 }
 
-/**
- * Host endpoint that polices traffic to/from `addr`: exact expected IP first, then `*`. With
- * `wildcardOnly` only an all-interfaces (`*`) host endpoint qualifies: traffic from a local
- * workload enters the host through the workload's own interface, which only `*` covers.
- */
-export function hostEndpointFor(model: HostModel, addr?: string, opts: { wildcardOnly?: boolean } = {}): HostEndpointModel | undefined {
+/** Host endpoint that polices traffic to/from `addr`: exact expected IP first, then `*`. */
+export function hostEndpointFor(model: HostModel, addr?: string): HostEndpointModel | undefined {
   const heps = Object.values(model.hostEndpoints).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const ip = addr !== undefined ? parseIP(addr) : undefined;
-  if (ip && !opts.wildcardOnly) {
+  if (ip) {
     for (const h of heps) if (h.iface !== '*' && inNets(h.expectedIPs, ip)) return h;
   }
   return heps.find((h) => h.iface === '*');

@@ -167,13 +167,10 @@ export function tracePolicy(
           verdict: action === 'accept' ? 'allow' : 'deny', decidedBy: { kind: 'endpoint-to-host', action }, steps: [step],
         };
       } else {
-        const hep = hostEndpointFor(sf.model, p.dstText, { wildcardOnly: true });
-        if (hep) {
-          const v = evaluateHost(sf.model, hep, 'ingress', p);
-          ingress = { evaluated: true, ...v, steps: [step, ...v.steps] };
-        } else {
-          ingress = { evaluated: false, verdict: 'allow', reason: `defaultEndpointToHostAction is Return and host ${sf.model.host} has no all-interfaces (interfaceName: "*") host endpoint, so nothing more polices workload → host traffic` };
-        }
+        // felix: workload → host is a `goto cali-wl-to-host` from cali-INPUT, so RETURN leaves
+        // Calico's chains altogether (host endpoint policy, even `*`, is skipped) and the host's own
+        // INPUT rules decide. Weft's input chain does the same (goto, then the base policy accept).
+        ingress = { evaluated: false, verdict: 'allow', reason: `defaultEndpointToHostAction is Return: workload → host traffic leaves Weft's rules after egress policy (host endpoint policy does not apply, as in Calico); the host's own firewall rules decide` };
       }
     }
   } else if (sf?.hep || sf?.hostAddr) {
@@ -249,7 +246,7 @@ function hintFor(v: EndpointVerdict, pkt: TraceResult['packet']): string | undef
     case 'missing-profile': return `create profile ${b.profile} (referenced by ${v.endpoint}) or remove it from the endpoint's profiles.`;
     case 'no-profile-accepted': return `no policy selecting ${v.endpoint} allows ${dir} ${what}; add a policy with an ${dir} Allow rule${b.profiles.length ? ' or an Allow rule in one of its profiles' : ''}.`;
     case 'anti-spoofing': return `send from one of ${v.endpoint}'s own addresses, or add the source to its allowSpoofedSourcePrefixes.`;
-    case 'endpoint-to-host': return 'set FelixConfiguration defaultEndpointToHostAction to Return (then host endpoint policy applies) or Accept.';
+    case 'endpoint-to-host': return 'set FelixConfiguration defaultEndpointToHostAction to Accept, or to Return (the host\'s own firewall rules then decide).';
     default: return undefined;
   }
 }

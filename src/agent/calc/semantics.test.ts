@@ -456,7 +456,9 @@ describe('host endpoints, failsafe ports and workload→host', () => {
     assert.equal(inb('TCP', 8080).verdict, 'allow', 'no pre-DNAT verdict: normal policy decides');
     assert.equal(inb('TCP', 9999).verdict, 'deny');
     assert.equal(inb('TCP', 30080, true).verdict, 'deny', 'pre-DNAT applies to forwarded traffic too');
-    assert.equal(inb('UDP', 4789, true).verdict, 'deny', 'untracked policy does not help forwarded flows; forward policy denies');
+    // Calico: untracked ingress rules apply to all traffic arriving through the host endpoint,
+    // wherever it goes; an untracked Allow skips forward policy too (felix raw PREROUTING).
+    assert.equal(inb('UDP', 4789, true).verdict, 'allow', 'untracked allow applies to forwarded traffic too');
   });
 
   test('workload → host: defaultEndpointToHostAction Drop (default), Accept, Return', () => {
@@ -468,14 +470,14 @@ describe('host endpoints, failsafe ports and workload→host', () => {
     assert.equal(tracePolicy(m, 'default/src', '198.18.0.1', { dstPort: 80 }).verdict, 'allow');
     m = computeFromScratch(hostKvs([t.felixConfig('default', { defaultEndpointToHostAction: 'Return' })]), H);
     r = tracePolicy(m, 'default/src', '198.18.0.1', { dstPort: 80 });
-    assert.equal(r.verdict, 'allow', 'Return: only an all-interfaces host endpoint polices workload → host traffic; eth0 does not');
+    assert.equal(r.verdict, 'allow', 'Return: Weft\'s rules end after egress policy');
     m = computeFromScratch(hostKvs([
       t.felixConfig('default', { defaultEndpointToHostAction: 'Return' }),
       t.hep('n1-all', { node: H, iface: '*', labels: { role: 'host' } }),
     ]), H);
     r = tracePolicy(m, 'default/src', '198.18.0.1', { dstPort: 80 });
-    assert.equal(r.verdict, 'deny', 'Return hands the packet to the * host endpoint, which has no policy');
-    assert.equal(r.ingress.evaluated && r.ingress.endpoint, 'n1-all');
-    assert.equal(tracePolicy(m, 'default/src', '198.18.0.1', { dstPort: 22 }).verdict, 'allow', 'failsafe');
+    // felix: cali-INPUT does `goto cali-wl-to-host`; its RETURN skips host endpoint dispatch, even `*`.
+    assert.equal(r.verdict, 'allow', 'Return skips host endpoint policy, even an all-interfaces one');
+    assert.equal(r.ingress.evaluated, false);
   });
 });

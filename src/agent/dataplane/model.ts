@@ -42,8 +42,21 @@ export interface DpHostEndpoint {
   /** `*` = every non-workload interface except lo. */
   interfaceName: string;
   expectedIPs?: string[];
+  /** Normal policy: traffic to/from the host itself (input/output hooks). */
   tiers: DpTier[];
   profileIds: string[];
+  /**
+   * applyOnForward policy (not pre-DNAT, not untracked): traffic forwarded through the interface
+   * (forward hook). No profiles; what no forward policy denies is allowed (felix `fhfw-`/`thfw-`).
+   */
+  forwardTiers?: DpTier[];
+  /** preDNAT policy: ingress only, before DNAT, for everything arriving on the interface. */
+  preDNATTiers?: DpTier[];
+  /**
+   * doNotTrack policy: before conntrack; ingress for everything arriving on the interface, egress
+   * only for traffic the host itself sends. Ignored for `*` (felix does not support it there).
+   */
+  untrackedTiers?: DpTier[];
 }
 
 export type DpRouteType = 'local-workload' | 'local-block' | 'remote-block' | 'remote-workload';
@@ -153,7 +166,10 @@ export function fromHostModel(hm: HostModel): DataplaneModel {
   }
   const hostEndpoints = new Map<string, DpHostEndpoint>();
   for (const [id, h] of Object.entries(hm.hostEndpoints)) {
-    hostEndpoints.set(id, { interfaceName: h.iface, expectedIPs: h.expectedIPs, tiers: h.tiers, profileIds: h.profiles });
+    hostEndpoints.set(id, {
+      interfaceName: h.iface, expectedIPs: h.expectedIPs, tiers: h.tiers, profileIds: h.profiles,
+      forwardTiers: h.forwardTiers, preDNATTiers: h.preDNATTiers, untrackedTiers: h.untrackedTiers,
+    });
   }
   const routes: DpRoute[] = [];
   for (const r of Object.values(hm.routes)) {

@@ -5,8 +5,8 @@ import fc from 'fast-check';
 import { renderTable, objName, renderRules, Maps, Chains, RenderCache } from './render.ts';
 import { diffTable, emptyObserved, observedFromDesired } from './nftdiff.ts';
 import { collapseCidrs, ruleHashes } from './nftmodel.ts';
-import { sampleModel } from './testmodel.ts';
-import { emptyModel, fromHostModel } from './model.ts';
+import { hostEndpointModel, sampleModel } from './testmodel.ts';
+import { emptyModel, fromHostModel, type DataplaneModel, type DpHostEndpoint } from './model.ts';
 import { emptyHostModel } from '../../policy/index.ts';
 
 const GOLDEN = new URL('../../../test/fixtures/dataplane/', import.meta.url);
@@ -153,3 +153,157 @@ describe('render cache', () => {
     }), { numRuns: 40 });
   });
 });
+
+/** A copy of `m` with host endpoint `key` replaced (or removed with `undefined`). */
+function withHep(m: DataplaneModel, key: string, h: DpHostEndpoint | undefined): DataplaneModel {
+  const hostEndpoints = new Map(m.hostEndpoints);
+  if (h === undefined) hostEndpoints.delete(key);
+  else hostEndpoints.set(key, h);
+  return { ...m, hostEndpoints };
+}
+
+const ACCEPTED = 'meta mark & 0x00010000 == 0x00010000';
+const NOT_ACCEPTED = 'meta mark & 0x00010000 != 0x00010000';
+
+describe('host endpoints: applyOnForward, preDNAT, doNotTrack', () => {
+  test('golden: forward (applyOnForward) policy', () => {
+    golden('hep-forward.nft', diffTable(renderTable(hostEndpointModel('forward')), emptyObserved()).script);
+  });
+
+  test('golden: pre-DNAT policy', () => {
+    golden('hep-prednat.nft', diffTable(renderTable(hostEndpointModel('preDNAT')), emptyObserved()).script);
+  });
+
+  test('golden: untracked (doNotTrack) policy', () => {
+    golden('hep-untracked.nft', diffTable(renderTable(hostEndpointModel('untracked')), emptyObserved()).script);
+  });
+
+  test('forward: per-interface verdict maps, skipped when raw/pre-DNAT allowed, workload policy still applies', () => {
+    const t = renderTable(hostEndpointModel('forward'));
+    const fwd = t.chains.get(Chains.forward)!.rules;
+    assert.equal(fwd[0], `${NOT_ACCEPTED} iifname vmap @${Maps.hepFwdFrom}`, 'ingress forward policy first, unless already accepted');
+    const wl = fwd.indexOf(`iifname vmap @${Maps.wlFrom}`);
+    const hepOut = fwd.indexOf(`oifname vmap @${Maps.hepFwdTo}`);
+    assert.ok(wl > 0 && hepOut > fwd.indexOf(`oifname vmap @${Maps.wlTo}`), 'order: HEP in → workload out/in → HEP out');
+    assert.equal(fwd[wl - 1], 'meta mark set meta mark & 0xfffcffff', 'marks cleared before workload policy: a HEP allow never skips it');
+    assert.equal(fwd[hepOut - 1], 'meta mark set meta mark & 0xfffcffff');
+    assert.equal(fwd.filter((r) => r.includes('eth0')).length, 0, 'no per-interface rule in the base chain');
+    assert.equal(t.sets.get(Maps.hepFwdFrom)!.elements.get('eth0'), 'jump fhfw-eth0');
+    assert.equal(t.sets.get(Maps.hepFwdTo)!.elements.get('eth1'), 'jump thfw-eth1');
+    const fhfw = t.chains.get('fhfw-eth0')!.rules;
+    assert.deepEqual(fhfw.slice(0, 2), ['ct state established,related accept', 'ct state invalid drop']);
+    assert.ok(fhfw.includes('meta mark & 0x00020000 != 0x00020000 jump pi-hep-fwd'));
+    assert.ok(fhfw.includes('meta mark & 0x00020000 != 0x00020000 drop'), 'end of tier drops');
+    assert.ok(!fhfw.some((r) => r.includes('hep-normal')), 'normal (non-applyOnForward) policy is not in the forward chain');
+    assert.ok(!fhfw.some((r) => r.includes('failsafe')), 'no failsafes for forwarded traffic');
+    assert.equal(fhfw.at(-1), 'meta mark set meta mark | 0x00010000 return', 'nothing denied: allowed');
+    // A host endpoint without forward policy allows forwarded traffic (not default deny).
+    assert.deepEqual(t.chains.get('fhfw-eth1')!.rules, [
+      'ct state established,related accept', 'ct state invalid drop', 'meta mark set meta mark & 0xfffcffff', 'meta mark set meta mark | 0x00010000 return',
+    ]);
+    // `*`: fallback after the map, for interfaces without their own host endpoint (their chains
+    // always return with the ACCEPT bit, so the fallback does not run for them).
+    assert.ok(fwd.includes(`${NOT_ACCEPTED} iifname != "lo" jump fhfw-any-interface`));
+    assert.ok(fwd.includes(`${NOT_ACCEPTED} oifname != "lo" jump thfw-any-interface`));
+    // Normal host policy still only in input/output.
+    assert.equal(t.chains.get('fh-eth0')!.rules.filter((r) => r.includes('jump pi-hep-normal')).length, 1);
+  });
+
+  test('pre-DNAT: mangle-priority prerouting chain, failsafes first, no end-of-tier drop, allow marks for filter', () => {
+    const t = renderTable(hostEndpointModel('preDNAT'));
+    const base = t.chains.get(Chains.manglePrerouting)!;
+    assert.deepEqual(base.base, { type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' });
+    assert.deepEqual(base.rules, [
+      'ct state established,related accept',
+      `${ACCEPTED} accept`,
+      `iifname vmap @${Maps.hepPreDnat}`,
+      'iifname != "lo" goto fhpd-any-interface',
+    ]);
+    const c = t.chains.get('fhpd-eth0')!.rules;
+    assert.ok(c.indexOf(`jump ${Chains.failsafeIn}`) >= 0 && c.indexOf(`jump ${Chains.failsafeIn}`) < c.findIndex((r) => r.includes('jump pi-')), 'failsafe before policy');
+    assert.ok(!c.some((r) => r.endsWith(' drop') && !r.startsWith('ct state invalid')), 'no default drop in pre-DNAT');
+    assert.equal(c.at(-1), `${ACCEPTED} return`, 'allow returns with the ACCEPT bit');
+    // Interfaces with a host endpoint but no pre-DNAT policy stop the `*` fallback.
+    assert.deepEqual(Object.fromEntries(t.sets.get(Maps.hepPreDnat)!.elements), { eth0: 'goto fhpd-eth0', eth1: 'accept' });
+    assert.equal(t.chains.get('fhpd-eth1'), undefined);
+    // filter-input honours a pre-DNAT (or untracked) allow before normal host policy.
+    const input = t.chains.get(Chains.input)!.rules;
+    assert.ok(input.indexOf(`${ACCEPTED} accept`) < input.indexOf(`iifname vmap @${Maps.hepFrom}`));
+    assert.ok(input.indexOf('iifname "cali*" goto wl-to-host') < input.indexOf(`${ACCEPTED} accept`), 'workload traffic never skips its egress policy');
+    // Without a `*` pre-DNAT policy there is no fallback.
+    const noStar = renderTable(withHep(hostEndpointModel('preDNAT'), 'all', undefined));
+    assert.deepEqual(noStar.chains.get(Chains.manglePrerouting)!.rules.slice(-1), [`iifname vmap @${Maps.hepPreDnat}`]);
+  });
+
+  test('untracked: raw-priority chains, allow = notrack + ACCEPT, no end-of-tier drop, no `*`', () => {
+    const t = renderTable(hostEndpointModel('untracked'));
+    assert.deepEqual(t.chains.get(Chains.rawPrerouting)!.base, { type: 'filter', hook: 'prerouting', priority: 'raw', policy: 'accept' });
+    assert.deepEqual(t.chains.get(Chains.rawOutput)!.base, { type: 'filter', hook: 'output', priority: 'raw', policy: 'accept' });
+    const c = t.chains.get('fhnt-eth0')!.rules;
+    assert.equal(c[0], `jump ${Chains.failsafeInRaw}`);
+    assert.ok(c.includes('meta mark & 0x00020000 != 0x00020000 jump pi-hep-untracked'));
+    assert.ok(c.includes(`${ACCEPTED} notrack return`));
+    assert.ok(!c.some((r) => r.endsWith('drop')), 'no default drop: normal policy still applies');
+    assert.ok(t.chains.get('thnt-eth0')!.rules.includes(`${ACCEPTED} notrack return`));
+    assert.deepEqual(Object.fromEntries(t.sets.get(Maps.hepNotrackFrom)!.elements), { eth0: 'goto fhnt-eth0', eth1: 'goto fhnt-eth1' });
+    assert.deepEqual(Object.fromEntries(t.sets.get(Maps.hepNotrackTo)!.elements), { eth0: 'goto thnt-eth0' }, 'eth1 has no untracked egress policy');
+    assert.equal(t.chains.get('fhnt-any-interface'), undefined, 'doNotTrack on `*` is ignored (felix)');
+    assert.equal(t.chains.get('thnt-any-interface'), undefined);
+    // Raw failsafes also pass replies (source port of the other direction's failsafes).
+    const fsIn = t.chains.get(Chains.failsafeInRaw)!.rules;
+    assert.ok(fsIn.some((r) => r.startsWith('meta l4proto . th dport') && r.includes('tcp . 22')));
+    assert.ok(fsIn.some((r) => r.startsWith('meta l4proto . th sport') && r.includes('udp . 53')));
+    const fsOut = t.chains.get(Chains.failsafeOutRaw)!.rules;
+    assert.ok(fsOut.some((r) => r.startsWith('meta l4proto . th sport') && r.includes('tcp . 22')));
+    // An untracked egress allow is honoured by filter-output before anything else.
+    assert.equal(t.chains.get(Chains.output)!.rules[0], `${ACCEPTED} accept`);
+  });
+
+  test('failsafes with a net: raw reply rules match the remote side', () => {
+    const m = hostEndpointModel('untracked');
+    const t = renderTable({ ...m, config: { ...m.config, failsafeInboundHostPorts: [{ protocol: 'tcp', port: 22, net: '198.51.100.0/24' }], failsafeOutboundHostPorts: [{ protocol: 'udp', port: 53, net: '2001:db8::/64' }] } });
+    assert.deepEqual(t.chains.get(Chains.failsafeInRaw)!.rules, [
+      'ip saddr 198.51.100.0/24 meta l4proto tcp th dport 22 accept',
+      'ip6 saddr 2001:db8::/64 meta l4proto udp th sport 53 accept',
+    ]);
+    assert.deepEqual(t.chains.get(Chains.failsafeOutRaw)!.rules, [
+      'ip6 daddr 2001:db8::/64 meta l4proto udp th dport 53 accept',
+      'ip daddr 198.51.100.0/24 meta l4proto tcp th sport 22 accept',
+    ]);
+  });
+
+  test('incremental: adding pre-DNAT policy to one host endpoint rewrites nothing else', () => {
+    const before = hostEndpointModel('preDNAT');
+    const eth1 = before.hostEndpoints.get('eth1')!;
+    const after = withHep(before, 'eth1', { ...eth1, preDNATTiers: [{ name: 'default', defaultAction: 'deny', ingressPolicies: ['hep-prednat'], egressPolicies: [] }] });
+    const { script, stats } = diffTable(renderTable(after), observedFromDesired(renderTable(before)));
+    assert.equal(script, [
+      'add table inet weft',
+      'add chain inet weft fhpd-eth1',
+      ...t0(renderTable(after).chains.get('fhpd-eth1')!).map((r) => `add rule inet weft fhpd-eth1 ${r}`),
+      'delete element inet weft hep-prednat { "eth1" }',
+      'add element inet weft hep-prednat { "eth1" : goto fhpd-eth1 }',
+    ].join('\n') + '\n');
+    assert.equal(stats.chainsWritten, 1);
+    // And back: the chain is swept after its map entry is gone.
+    const back = diffTable(renderTable(before), observedFromDesired(renderTable(after))).script.split('\n');
+    assert.ok(back.indexOf('add element inet weft hep-prednat { "eth1" : accept }') < back.indexOf('delete chain inet weft fhpd-eth1'));
+  });
+
+  test('adapter carries forward, pre-DNAT and untracked tiers', () => {
+    const hm = emptyHostModel('h1');
+    const tier = (id: string) => [{ name: 'default', defaultAction: 'deny' as const, ingressPolicies: [id], egressPolicies: [] }];
+    hm.hostEndpoints.h1eth0 = {
+      id: 'h1eth0', iface: 'eth0', expectedIPs: ['198.18.0.1'], labels: {}, profiles: [],
+      tiers: tier('n'), forwardTiers: tier('f'), preDNATTiers: tier('p'), untrackedTiers: tier('u'),
+    };
+    const h = fromHostModel(hm).hostEndpoints.get('h1eth0')!;
+    assert.deepEqual([h.tiers, h.forwardTiers, h.preDNATTiers, h.untrackedTiers].map((x) => x?.[0]?.ingressPolicies), [['n'], ['f'], ['p'], ['u']]);
+  });
+});
+
+/** Rule bodies with their ownership comments, as the diff writes them. */
+function t0(c: { name: string; rules: string[] }): string[] {
+  const hashes = ruleHashes(c);
+  return c.rules.map((r, i) => `${r} comment "weft:${hashes[i]}"`);
+}

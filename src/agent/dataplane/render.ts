@@ -1,13 +1,24 @@
 /**
  * Pure renderer: DataplaneModel → TableDef (Weft's one nftables table, `table inet weft`).
  *
+ *   raw-prerouting (prerouting, raw)       mangle-prerouting (prerouting, mangle)
+ *     clear marks                            ct established → accept; accepted in raw → accept
+ *     iifname vmap @hep-notrack-from         iifname vmap @hep-prednat → fhpd-<if> (pre-DNAT)
+ *       → fhnt-<if> (doNotTrack ingress)     [`*` HEP: fallback goto fhpd-any-interface]
+ *   raw-output (output, raw)
+ *     clear marks; oifname vmap @hep-notrack-to → thnt-<if> (doNotTrack egress, host traffic only)
+ *
  *   filter-forward (hook forward)          filter-input (hook input)        filter-output (hook output)
- *     clear marks                            iifname "cali*" → wl-to-host     oifname vmap @hep-to → th-<if>
+ *     !accepted: iifname vmap @hep-fwd-from  iifname "cali*" → wl-to-host     accepted (raw) → accept
+ *       → fhfw-<if> (applyOnForward in)     accepted (raw/pre-DNAT) → accept oifname "cali*" accept
+ *     clear marks                            clear marks                      oifname vmap @hep-to → th-<if>
  *     iifname vmap @wl-from → fw-<if>        iifname vmap @hep-from → fh-<if>
  *     iifname "cali*" !accept-mark → drop   wl-to-host: ct/DHCP/ND, vmap @wl-from, fail closed,
  *     clear marks                              failsafe-in, defaultEndpointToHostAction
  *     oifname vmap @wl-to → tw-<if>
  *     oifname "cali*" !accept-mark → drop  nat-postrouting: pool → non-pool: masquerade
+ *     clear marks
+ *     oifname vmap @hep-fwd-to → thfw-<if> (applyOnForward out)
  *
  * Dispatch is by verdict map keyed on interface name (O(1) per packet, peers-notes §6.1); an
  * endpoint chain returns with the ACCEPT mark bit set when policy allowed the packet and drops
@@ -16,11 +27,18 @@
  *
  * Endpoint chain: conntrack → anti-spoofing (fw only) → tiers in order (each policy chain sets
  * ACCEPT or PASS and returns, or drops; end of tier drops unless PASS) → profiles → drop.
+ *
+ * Host endpoint stages (felix rules/static.go, endpoints.go; Calico "summary of host endpoint
+ * policies"): untracked (raw) → pre-DNAT (mangle) → normal (input/output) or forward. An Allow in
+ * the untracked or pre-DNAT stage sets the ACCEPT bit, which later stages honour (filter-input and
+ * filter-output accept at once, filter-forward skips the ingress forward chain); an untracked
+ * Allow also `notrack`s the packet. Neither stage drops at the end of a tier. Failsafe ports skip
+ * both stages (raw failsafes also match replies by source port, as felix's raw failsafe chains do).
  */
 import { createHash } from 'node:crypto';
 import { parseCIDR } from '../../lib/ip.ts';
 import type { PortRange } from '../../policy/index.ts';
-import type { DataplaneModel, DpPolicy, DpProtoPort, DpRule, DpTier, DpWorkloadEndpoint } from './model.ts';
+import type { DataplaneModel, DpHostEndpoint, DpPolicy, DpProtoPort, DpRule, DpTier, DpWorkloadEndpoint } from './model.ts';
 import { canonicalElement, collapseCidrs, emptyTable, type ChainDef, type SetDef, type TableDef } from './nftmodel.ts';
 
 /** Mark bits Weft uses on packets while they traverse its chains (felix markbits; cleared before use). */
@@ -43,6 +61,14 @@ export const Chains = {
   wlToHost: 'wl-to-host',
   failsafeIn: 'failsafe-in',
   failsafeOut: 'failsafe-out',
+  /** doNotTrack policy, before conntrack (felix raw PREROUTING / OUTPUT). */
+  rawPrerouting: 'raw-prerouting',
+  rawOutput: 'raw-output',
+  /** preDNAT policy, after conntrack and before DNAT (felix mangle PREROUTING). */
+  manglePrerouting: 'mangle-prerouting',
+  /** Raw-table failsafes: also match replies by source port (felix failsafe chains in raw). */
+  failsafeInRaw: 'failsafe-in-raw',
+  failsafeOutRaw: 'failsafe-out-raw',
 } as const;
 
 /** Chain-name stand-in for the all-interfaces host endpoint (`interfaceName: '*'`). */
@@ -53,6 +79,14 @@ export const Maps = {
   wlTo: 'wl-to',
   hepFrom: 'hep-from',
   hepTo: 'hep-to',
+  /** Forwarded traffic through a host endpoint (applyOnForward policy). */
+  hepFwdFrom: 'hep-fwd-from',
+  hepFwdTo: 'hep-fwd-to',
+  /** Pre-DNAT policy, ingress only. */
+  hepPreDnat: 'hep-prednat',
+  /** Untracked (doNotTrack) policy. */
+  hepNotrackFrom: 'hep-notrack-from',
+  hepNotrackTo: 'hep-notrack-to',
 } as const;
 
 export const Sets = {
@@ -76,7 +110,12 @@ export function objName(prefix: string, id: string): string {
 export const setName = (id: string, v: 4 | 6): string => objName(`s${v}`, id);
 export const policyChain = (id: string, dir: 'in' | 'out'): string => objName(dir === 'in' ? 'pi' : 'po', id);
 export const profileChain = (id: string, dir: 'in' | 'out'): string => objName(dir === 'in' ? 'pri' : 'pro', id);
-export const endpointChain = (kind: 'fw' | 'tw' | 'fh' | 'th', iface: string): string => `${kind}-${iface}`;
+/**
+ * Endpoint chain names: `fw`/`tw` workload egress/ingress; host endpoint `fh`/`th` normal,
+ * `fhfw`/`thfw` forward (felix's names), `fhpd` pre-DNAT, `fhnt`/`thnt` untracked.
+ */
+export type EndpointChainKind = 'fw' | 'tw' | 'fh' | 'th' | 'fhfw' | 'thfw' | 'fhpd' | 'fhnt' | 'thnt';
+export const endpointChain = (kind: EndpointChainKind, iface: string): string => `${kind}-${iface}`;
 
 const quote = (s: string): string => JSON.stringify(s);
 
@@ -208,7 +247,14 @@ export function renderRules(rules: readonly DpRule[], chainName: string): string
   return out;
 }
 
-function tierRules(tiers: readonly DpTier[], dir: 'in' | 'out', knownPolicies: ReadonlyMap<string, DpPolicy>): string[] {
+/**
+ * Host endpoint policy stages. `normal` and `forward` drop at the end of a tier nothing allowed or
+ * passed; `untracked` and `preDNAT` never do (later stages still apply), and an untracked Allow
+ * also takes the packet out of connection tracking (felix endpoints.go: "NOTRACK and ALLOW").
+ */
+type Stage = 'normal' | 'forward' | 'untracked' | 'preDNAT';
+
+function tierRules(tiers: readonly DpTier[], dir: 'in' | 'out', knownPolicies: ReadonlyMap<string, DpPolicy>, stage: Stage = 'normal'): string[] {
   const out: string[] = [];
   for (const t of tiers) {
     const ids = (dir === 'in' ? t.ingressPolicies : t.egressPolicies).filter((id) => knownPolicies.has(id));
@@ -216,11 +262,11 @@ function tierRules(tiers: readonly DpTier[], dir: 'in' | 'out', knownPolicies: R
     out.push(CLEAR_PASS);
     for (const id of ids) {
       out.push(`${IF_NOT_PASSED} jump ${policyChain(id, dir)}`);
-      out.push(`${IF_ACCEPTED} return`);
+      out.push(stage === 'untracked' ? `${IF_ACCEPTED} notrack return` : `${IF_ACCEPTED} return`);
     }
     // Calico: traffic no policy in a tier decided is dropped at the end of the tier unless a
     // policy said Pass (or the tier's default action is pass).
-    if (t.defaultAction !== 'pass') out.push(`${IF_NOT_PASSED} drop`);
+    if (t.defaultAction !== 'pass' && (stage === 'normal' || stage === 'forward')) out.push(`${IF_NOT_PASSED} drop`);
   }
   return out;
 }
@@ -235,19 +281,20 @@ function profileRules(ids: readonly string[], dir: 'in' | 'out', known: Readonly
   return out;
 }
 
-function failsafeRules(entries: readonly DpProtoPort[], dir: 'in' | 'out'): string[] {
+function failsafeRules(entries: readonly DpProtoPort[], dir: 'in' | 'out', port: 'dport' | 'sport' = 'dport'): string[] {
   const plain = entries.filter((e) => e.net === undefined);
   const out: string[] = [];
   if (plain.length > 0) {
     const items = [...new Set(plain.map((e) => `${e.protocol} . ${e.port}`))].sort();
-    out.push(`meta l4proto . th dport ${anonSet(items)} accept`);
+    out.push(`meta l4proto . th ${port} ${anonSet(items)} accept`);
   }
   for (const e of entries) {
     if (e.net === undefined) continue;
     const c = parseCIDR(e.net, { allowBare: true });
     if (c === undefined) continue;
+    // The net is the remote side: the source of inbound packets, the destination of outbound ones.
     const addr = `${c.version === 6 ? 'ip6' : 'ip'} ${dir === 'in' ? 'saddr' : 'daddr'} ${collapseCidrs([e.net], c.version)[0]}`;
-    out.push(`${addr} meta l4proto ${e.protocol} th dport ${e.port} accept`);
+    out.push(`${addr} meta l4proto ${e.protocol} th ${port} ${e.port} accept`);
   }
   return out;
 }
@@ -316,6 +363,91 @@ function endpointChains(ep: DpWorkloadEndpoint, model: DataplaneModel): ChainDef
     'drop',
   ];
   return [{ name: fw, rules: fwRules }, { name: tw, rules: twRules }];
+}
+
+const hasPolicies = (tiers: readonly DpTier[] | undefined, dir: 'in' | 'out'): boolean =>
+  (tiers ?? []).some((t) => (dir === 'in' ? t.ingressPolicies : t.egressPolicies).length > 0);
+
+function hostKnownSignature(h: DpHostEndpoint, model: DataplaneModel): string {
+  const tiers = [...h.tiers, ...(h.forwardTiers ?? []), ...(h.preDNATTiers ?? []), ...(h.untrackedTiers ?? [])];
+  return knownSignature({ tiers, profileIds: h.profileIds }, model);
+}
+
+/**
+ * The chains of one host endpoint (felix rules/endpoints.go): normal `fh`/`th` (conntrack,
+ * failsafes, tiers, profiles, drop); forward `fhfw`/`thfw` (conntrack, forward tiers, then allow:
+ * "forwarded traffic is allowed by default if no policies apply"); pre-DNAT `fhpd` (failsafes,
+ * tiers, no default); untracked `fhnt`/`thnt` (raw failsafes, tiers with notrack, no default).
+ * Pre-DNAT and untracked chains exist only when such policy applies in that direction; `*` never
+ * gets untracked chains (felix: "DoNotTrack policy is not supported for a HEP with interfaceName *").
+ */
+function hostEndpointChains(h: DpHostEndpoint, model: DataplaneModel): ChainDef[] {
+  const star = h.interfaceName === '*';
+  const i = star ? WILDCARD_IF : h.interfaceName;
+  const pol = model.policies;
+  const fwd = h.forwardTiers ?? [];
+  const out: ChainDef[] = [
+    {
+      name: endpointChain('fh', i),
+      rules: [
+        'ct state established,related accept',
+        `jump ${Chains.failsafeIn}`,
+        ...tierRules(h.tiers, 'in', pol),
+        ...profileRules(h.profileIds, 'in', model.profiles),
+        'drop',
+      ],
+    },
+    {
+      name: endpointChain('th', i),
+      rules: [
+        'ct state established,related accept',
+        `jump ${Chains.failsafeOut}`,
+        ...tierRules(h.tiers, 'out', pol),
+        ...profileRules(h.profileIds, 'out', model.profiles),
+        'drop',
+      ],
+    },
+  ];
+  for (const dir of ['in', 'out'] as const) {
+    out.push({
+      name: endpointChain(dir === 'in' ? 'fhfw' : 'thfw', i),
+      rules: [
+        'ct state established,related accept',
+        'ct state invalid drop',
+        CLEAR_MARKS,
+        ...tierRules(fwd, dir, pol, 'forward'),
+        // No forward policy in this direction, or every tier passed: forwarded traffic is allowed.
+        `${SET_ACCEPT} return`,
+      ],
+    });
+  }
+  if (hasPolicies(h.preDNATTiers, 'in')) {
+    out.push({
+      name: endpointChain('fhpd', i),
+      rules: [
+        'ct state invalid drop',
+        // Failsafe ports skip pre-DNAT policy (their accept ends this hook only; normal or
+        // forward policy still applies later).
+        `jump ${Chains.failsafeIn}`,
+        CLEAR_MARKS,
+        ...tierRules(h.preDNATTiers ?? [], 'in', pol, 'preDNAT'),
+      ],
+    });
+  }
+  if (!star) {
+    for (const dir of ['in', 'out'] as const) {
+      if (!hasPolicies(h.untrackedTiers, dir)) continue;
+      out.push({
+        name: endpointChain(dir === 'in' ? 'fhnt' : 'thnt', i),
+        rules: [
+          `jump ${dir === 'in' ? Chains.failsafeInRaw : Chains.failsafeOutRaw}`,
+          CLEAR_MARKS,
+          ...tierRules(h.untrackedTiers ?? [], dir, pol, 'untracked'),
+        ],
+      });
+    }
+  }
+  return out;
 }
 
 /**
@@ -390,60 +522,104 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
   addMap(t, Maps.wlFrom, wlFrom);
   addMap(t, Maps.wlTo, wlTo);
 
-  // Host endpoints: failsafes first so a bad policy can never lock the operator out.
-  const hepFrom = new Map<string, string>();
-  const hepTo = new Map<string, string>();
+  // Host endpoints: failsafes first so a bad policy can never lock the operator out. One set of
+  // chains per interface; `*` (all interfaces) has no map entries: it is the fallback after the
+  // per-interface dispatch, for interfaces without a host endpoint of their own.
+  const hepMaps = {
+    from: new Map<string, string>(), to: new Map<string, string>(),
+    fwdFrom: new Map<string, string>(), fwdTo: new Map<string, string>(),
+    preDnat: new Map<string, string>(), ntFrom: new Map<string, string>(), ntTo: new Map<string, string>(),
+  };
   const heps = [...model.hostEndpoints.values()].sort((a, b) => a.interfaceName.localeCompare(b.interfaceName));
-  let wildcard = false;
+  let wildcard: DpHostEndpoint | undefined;
   for (const h of heps) {
-    // `*` (all interfaces) has no map entry: it is the fallback after the per-interface dispatch.
     const star = h.interfaceName === '*';
-    wildcard ||= star;
-    const fh = endpointChain('fh', star ? WILDCARD_IF : h.interfaceName);
-    const th = endpointChain('th', star ? WILDCARD_IF : h.interfaceName);
-    addChain(t, {
-      name: fh,
-      rules: [
-        'ct state established,related accept',
-        `jump ${Chains.failsafeIn}`,
-        ...tierRules(h.tiers, 'in', model.policies),
-        ...profileRules(h.profileIds, 'in', model.profiles),
-        'drop',
-      ],
-    });
-    addChain(t, {
-      name: th,
-      rules: [
-        'ct state established,related accept',
-        `jump ${Chains.failsafeOut}`,
-        ...tierRules(h.tiers, 'out', model.policies),
-        ...profileRules(h.profileIds, 'out', model.profiles),
-        'drop',
-      ],
-    });
+    if (star) wildcard = h;
+    const key = `hep\0${JSON.stringify(h)}\0${hostKnownSignature(h, model)}`;
+    const chains = cache.get(key, () => hostEndpointChains(h, model));
+    for (const c of chains) addChain(t, c);
     if (star) continue;
-    hepFrom.set(h.interfaceName, `jump ${fh}`);
-    hepTo.set(h.interfaceName, `jump ${th}`);
+    const i = h.interfaceName;
+    const has = (kind: EndpointChainKind): boolean => chains.some((c) => c.name === endpointChain(kind, i));
+    hepMaps.from.set(i, `jump ${endpointChain('fh', i)}`);
+    hepMaps.to.set(i, `jump ${endpointChain('th', i)}`);
+    hepMaps.fwdFrom.set(i, `jump ${endpointChain('fhfw', i)}`);
+    hepMaps.fwdTo.set(i, `jump ${endpointChain('thfw', i)}`);
+    // An interface with its own host endpoint is never covered by `*` pre-DNAT policy.
+    hepMaps.preDnat.set(i, has('fhpd') ? `goto ${endpointChain('fhpd', i)}` : 'accept');
+    if (has('fhnt')) hepMaps.ntFrom.set(i, `goto ${endpointChain('fhnt', i)}`);
+    if (has('thnt')) hepMaps.ntTo.set(i, `goto ${endpointChain('thnt', i)}`);
   }
-  addMap(t, Maps.hepFrom, hepFrom);
-  addMap(t, Maps.hepTo, hepTo);
+  addMap(t, Maps.hepFrom, hepMaps.from);
+  addMap(t, Maps.hepTo, hepMaps.to);
+  addMap(t, Maps.hepFwdFrom, hepMaps.fwdFrom);
+  addMap(t, Maps.hepFwdTo, hepMaps.fwdTo);
+  addMap(t, Maps.hepPreDnat, hepMaps.preDnat);
+  addMap(t, Maps.hepNotrackFrom, hepMaps.ntFrom);
+  addMap(t, Maps.hepNotrackTo, hepMaps.ntTo);
+  const wildcardPreDnat = wildcard !== undefined && hasPolicies(wildcard.preDNATTiers, 'in');
 
   addChain(t, { name: Chains.failsafeIn, rules: failsafeRules(cfg.failsafeInboundHostPorts, 'in') });
   addChain(t, { name: Chains.failsafeOut, rules: failsafeRules(cfg.failsafeOutboundHostPorts, 'out') });
+  // Before conntrack a reply is indistinguishable from a request: the raw failsafes also let
+  // through replies to the other direction's failsafe ports, so they stay tracked (felix).
+  addChain(t, {
+    name: Chains.failsafeInRaw,
+    rules: [...failsafeRules(cfg.failsafeInboundHostPorts, 'in'), ...failsafeRules(cfg.failsafeOutboundHostPorts, 'in', 'sport')],
+  });
+  addChain(t, {
+    name: Chains.failsafeOutRaw,
+    rules: [...failsafeRules(cfg.failsafeOutboundHostPorts, 'out'), ...failsafeRules(cfg.failsafeInboundHostPorts, 'out', 'sport')],
+  });
 
   const failClosedIn = prefixes.map((p) => `iifname ${quote(`${p}*`)} ${IF_NOT_ACCEPTED} drop`);
   const failClosedOut = prefixes.map((p) => `oifname ${quote(`${p}*`)} ${IF_NOT_ACCEPTED} drop`);
+
+  // Untracked (doNotTrack) policy: raw priority, before conntrack. Only interfaces with such
+  // policy have map entries (every packet crosses these chains; felix does the same).
+  addChain(t, {
+    name: Chains.rawPrerouting,
+    base: { type: 'filter', hook: 'prerouting', priority: 'raw', policy: 'accept' },
+    rules: [CLEAR_MARKS, `iifname vmap @${Maps.hepNotrackFrom}`],
+  });
+  addChain(t, {
+    name: Chains.rawOutput,
+    base: { type: 'filter', hook: 'output', priority: 'raw', policy: 'accept' },
+    rules: [CLEAR_MARKS, `oifname vmap @${Maps.hepNotrackTo}`],
+  });
+
+  // Pre-DNAT policy: mangle priority, after conntrack (so established flows skip it) and before
+  // DNAT (dstnat). An Allow leaves the ACCEPT bit set for the filter chains.
+  addChain(t, {
+    name: Chains.manglePrerouting,
+    base: { type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' },
+    rules: [
+      'ct state established,related accept',
+      `${IF_ACCEPTED} accept`,
+      `iifname vmap @${Maps.hepPreDnat}`,
+      ...(wildcardPreDnat ? [`iifname != "lo" goto ${endpointChain('fhpd', WILDCARD_IF)}`] : []),
+    ],
+  });
 
   addChain(t, {
     name: Chains.forward,
     base: { type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' },
     rules: [
+      // Host endpoint forward policy (ingress), unless untracked or pre-DNAT policy already
+      // allowed the packet. Forward chains return with the ACCEPT bit set unless they drop.
+      `${IF_NOT_ACCEPTED} iifname vmap @${Maps.hepFwdFrom}`,
+      ...(wildcard ? [`${IF_NOT_ACCEPTED} iifname != "lo" jump ${endpointChain('fhfw', WILDCARD_IF)}`] : []),
+      // Workload policy always applies too (Calico: the packet must pass both).
       CLEAR_MARKS,
       `iifname vmap @${Maps.wlFrom}`,
       ...failClosedIn,
       CLEAR_MARKS,
       `oifname vmap @${Maps.wlTo}`,
       ...failClosedOut,
+      // Host endpoint forward policy (egress).
+      CLEAR_MARKS,
+      `oifname vmap @${Maps.hepFwdTo}`,
+      ...(wildcard ? [`${IF_NOT_ACCEPTED} oifname != "lo" jump ${endpointChain('thfw', WILDCARD_IF)}`] : []),
     ],
   });
 
@@ -469,6 +645,8 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
     base: { type: 'filter', hook: 'input', priority: 'filter', policy: 'accept' },
     rules: [
       ...prefixes.map((p) => `iifname ${quote(`${p}*`)} goto ${Chains.wlToHost}`),
+      // Explicitly allowed by untracked or pre-DNAT policy: normal policy is skipped (felix).
+      `${IF_ACCEPTED} accept`,
       CLEAR_MARKS,
       `iifname vmap @${Maps.hepFrom}`,
       ...(wildcard ? [`iifname != "lo" ${IF_NOT_ACCEPTED} jump ${endpointChain('fh', WILDCARD_IF)}`] : []),
@@ -479,6 +657,8 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
     name: Chains.output,
     base: { type: 'filter', hook: 'output', priority: 'filter', policy: 'accept' },
     rules: [
+      // Explicitly allowed by untracked egress policy in raw-output.
+      `${IF_ACCEPTED} accept`,
       // Host → local workload is always allowed (Calico: the host can reach its own workloads).
       ...prefixes.map((p) => `oifname ${quote(`${p}*`)} accept`),
       CLEAR_MARKS,
