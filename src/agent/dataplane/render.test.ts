@@ -181,7 +181,8 @@ describe('host endpoints: applyOnForward, preDNAT, doNotTrack', () => {
   test('forward: per-interface verdict maps, skipped when raw/pre-DNAT allowed, workload policy still applies', () => {
     const t = renderTable(hostEndpointModel('forward'));
     const fwd = t.chains.get(Chains.forward)!.rules;
-    assert.equal(fwd[0], `${NOT_ACCEPTED} iifname vmap @${Maps.hepFwdFrom}`, 'ingress forward policy first, unless already accepted');
+    // No untracked or pre-DNAT stage sets the ACCEPT bit here, so the forward chain clears marks first.
+    assert.deepEqual(fwd.slice(0, 2), ['meta mark set meta mark & 0xfffcffff', `${NOT_ACCEPTED} iifname vmap @${Maps.hepFwdFrom}`], 'ingress forward policy first');
     const wl = fwd.indexOf(`iifname vmap @${Maps.wlFrom}`);
     const hepOut = fwd.indexOf(`oifname vmap @${Maps.hepFwdTo}`);
     assert.ok(wl > 0 && hepOut > fwd.indexOf(`oifname vmap @${Maps.wlTo}`), 'order: HEP in → workload out/in → HEP out');
@@ -215,7 +216,8 @@ describe('host endpoints: applyOnForward, preDNAT, doNotTrack', () => {
     assert.deepEqual(base.base, { type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' });
     assert.deepEqual(base.rules, [
       'ct state established,related accept',
-      `${ACCEPTED} accept`,
+      // No untracked stage before it: marks cleared here.
+      'meta mark set meta mark & 0xfffcffff',
       `iifname vmap @${Maps.hepPreDnat}`,
       'iifname != "lo" goto fhpd-any-interface',
     ]);
@@ -233,6 +235,23 @@ describe('host endpoints: applyOnForward, preDNAT, doNotTrack', () => {
     // Without a `*` pre-DNAT policy there is no fallback.
     const noStar = renderTable(withHep(hostEndpointModel('preDNAT'), 'all', undefined));
     assert.deepEqual(noStar.chains.get(Chains.manglePrerouting)!.rules.slice(-1), [`iifname vmap @${Maps.hepPreDnat}`]);
+  });
+
+  test('stages are installed only when used: no host endpoint = no raw/mangle chains, no HEP forward dispatch, no ACCEPT-bit shortcut', () => {
+    const plain = renderTable(emptyModel());
+    for (const c of [Chains.rawPrerouting, Chains.rawOutput, Chains.manglePrerouting, Chains.failsafeInRaw, Chains.failsafeOutRaw]) assert.equal(plain.chains.get(c), undefined, c);
+    const fwd = plain.chains.get(Chains.forward)!.rules;
+    assert.ok(!fwd.some((r) => r.includes('hep-fwd')), 'no host endpoint dispatch in forward');
+    assert.ok(!plain.chains.get(Chains.input)!.rules.some((r) => r.startsWith(`${ACCEPTED}`)), 'no ACCEPT-bit shortcut without a stage that sets it');
+    assert.ok(!plain.chains.get(Chains.output)!.rules.some((r) => r.startsWith(`${ACCEPTED}`)));
+    // Untracked present: raw chains and both shortcuts; pre-DNAT alone: mangle chain, input shortcut only.
+    const u = renderTable(hostEndpointModel('untracked'));
+    assert.ok(u.chains.get(Chains.rawPrerouting) && u.chains.get(Chains.rawOutput));
+    assert.ok(u.chains.get(Chains.output)!.rules.includes(`${ACCEPTED} accept`));
+    const d = renderTable(hostEndpointModel('preDNAT'));
+    assert.equal(d.chains.get(Chains.rawPrerouting), undefined);
+    assert.ok(d.chains.get(Chains.input)!.rules.includes(`${ACCEPTED} accept`));
+    assert.ok(!d.chains.get(Chains.output)!.rules.includes(`${ACCEPTED} accept`));
   });
 
   test('untracked: raw-priority chains, allow = notrack + ACCEPT, no end-of-tier drop, no `*`', () => {

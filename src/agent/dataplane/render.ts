@@ -558,11 +558,21 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
   addMap(t, Maps.hepNotrackFrom, hepMaps.ntFrom);
   addMap(t, Maps.hepNotrackTo, hepMaps.ntTo);
   const wildcardPreDnat = wildcard !== undefined && hasPolicies(wildcard.preDNATTiers, 'in');
+  // Stages cost every packet a hook traversal, so a host pays only for the ones its host endpoints
+  // use: raw chains only with untracked policy, the mangle chain only with pre-DNAT policy, the
+  // forward dispatch only with host endpoints. The ACCEPT-bit shortcuts exist only alongside the
+  // stage that sets the bit, so a mark set by anything else can never skip policy.
+  const named = heps.filter((h) => h.interfaceName !== '*');
+  const useUntracked = named.some((h) => hasPolicies(h.untrackedTiers, 'in') || hasPolicies(h.untrackedTiers, 'out'));
+  const usePreDnat = wildcardPreDnat || named.some((h) => hasPolicies(h.preDNATTiers, 'in'));
+  const useHostFwd = heps.length > 0;
+  const earlyAccept = useUntracked || usePreDnat;
 
   addChain(t, { name: Chains.failsafeIn, rules: failsafeRules(cfg.failsafeInboundHostPorts, 'in') });
   addChain(t, { name: Chains.failsafeOut, rules: failsafeRules(cfg.failsafeOutboundHostPorts, 'out') });
   // Before conntrack a reply is indistinguishable from a request: the raw failsafes also let
   // through replies to the other direction's failsafe ports, so they stay tracked (felix).
+  if (useUntracked) {
   addChain(t, {
     name: Chains.failsafeInRaw,
     rules: [...failsafeRules(cfg.failsafeInboundHostPorts, 'in'), ...failsafeRules(cfg.failsafeOutboundHostPorts, 'in', 'sport')],
@@ -571,12 +581,14 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
     name: Chains.failsafeOutRaw,
     rules: [...failsafeRules(cfg.failsafeOutboundHostPorts, 'out'), ...failsafeRules(cfg.failsafeInboundHostPorts, 'out', 'sport')],
   });
+  }
 
   const failClosedIn = prefixes.map((p) => `iifname ${quote(`${p}*`)} ${IF_NOT_ACCEPTED} drop`);
   const failClosedOut = prefixes.map((p) => `oifname ${quote(`${p}*`)} ${IF_NOT_ACCEPTED} drop`);
 
   // Untracked (doNotTrack) policy: raw priority, before conntrack. Only interfaces with such
-  // policy have map entries (every packet crosses these chains; felix does the same).
+  // policy have map entries.
+  if (useUntracked) {
   addChain(t, {
     name: Chains.rawPrerouting,
     base: { type: 'filter', hook: 'prerouting', priority: 'raw', policy: 'accept' },
@@ -587,15 +599,17 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
     base: { type: 'filter', hook: 'output', priority: 'raw', policy: 'accept' },
     rules: [CLEAR_MARKS, `oifname vmap @${Maps.hepNotrackTo}`],
   });
+  }
 
   // Pre-DNAT policy: mangle priority, after conntrack (so established flows skip it) and before
   // DNAT (dstnat). An Allow leaves the ACCEPT bit set for the filter chains.
-  addChain(t, {
+  if (usePreDnat) addChain(t, {
     name: Chains.manglePrerouting,
     base: { type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' },
     rules: [
       'ct state established,related accept',
-      `${IF_ACCEPTED} accept`,
+      // With an untracked stage the raw chain cleared the marks and may have accepted already.
+      useUntracked ? `${IF_ACCEPTED} accept` : CLEAR_MARKS,
       `iifname vmap @${Maps.hepPreDnat}`,
       ...(wildcardPreDnat ? [`iifname != "lo" goto ${endpointChain('fhpd', WILDCARD_IF)}`] : []),
     ],
@@ -607,7 +621,8 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
     rules: [
       // Host endpoint forward policy (ingress), unless untracked or pre-DNAT policy already
       // allowed the packet. Forward chains return with the ACCEPT bit set unless they drop.
-      `${IF_NOT_ACCEPTED} iifname vmap @${Maps.hepFwdFrom}`,
+      ...(useHostFwd && !earlyAccept ? [CLEAR_MARKS] : []),
+      ...(useHostFwd ? [`${IF_NOT_ACCEPTED} iifname vmap @${Maps.hepFwdFrom}`] : []),
       ...(wildcard ? [`${IF_NOT_ACCEPTED} iifname != "lo" jump ${endpointChain('fhfw', WILDCARD_IF)}`] : []),
       // Workload policy always applies too (Calico: the packet must pass both).
       CLEAR_MARKS,
@@ -617,8 +632,7 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
       `oifname vmap @${Maps.wlTo}`,
       ...failClosedOut,
       // Host endpoint forward policy (egress).
-      CLEAR_MARKS,
-      `oifname vmap @${Maps.hepFwdTo}`,
+      ...(useHostFwd ? [CLEAR_MARKS, `oifname vmap @${Maps.hepFwdTo}`] : []),
       ...(wildcard ? [`${IF_NOT_ACCEPTED} oifname != "lo" jump ${endpointChain('thfw', WILDCARD_IF)}`] : []),
     ],
   });
@@ -646,7 +660,7 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
     rules: [
       ...prefixes.map((p) => `iifname ${quote(`${p}*`)} goto ${Chains.wlToHost}`),
       // Explicitly allowed by untracked or pre-DNAT policy: normal policy is skipped (felix).
-      `${IF_ACCEPTED} accept`,
+      ...(earlyAccept ? [`${IF_ACCEPTED} accept`] : []),
       CLEAR_MARKS,
       `iifname vmap @${Maps.hepFrom}`,
       ...(wildcard ? [`iifname != "lo" ${IF_NOT_ACCEPTED} jump ${endpointChain('fh', WILDCARD_IF)}`] : []),
@@ -658,7 +672,7 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
     base: { type: 'filter', hook: 'output', priority: 'filter', policy: 'accept' },
     rules: [
       // Explicitly allowed by untracked egress policy in raw-output.
-      `${IF_ACCEPTED} accept`,
+      ...(useUntracked ? [`${IF_ACCEPTED} accept`] : []),
       // Host → local workload is always allowed (Calico: the host can reach its own workloads).
       ...prefixes.map((p) => `oifname ${quote(`${p}*`)} accept`),
       CLEAR_MARKS,
