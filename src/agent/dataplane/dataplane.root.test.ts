@@ -47,7 +47,7 @@ describe('nftables dataplane (kernel, fresh namespaces)', { skip: netnsSkipReaso
       // C is plumbed like a CNI plugin would (own route, other protocol) but unknown to Weft yet.
       const ifC = await plumb(C, '192.0.2.4', true);
 
-      const model = (withC: boolean): DataplaneModel => {
+      const model = (withC: boolean, nat = true): DataplaneModel => {
         const endpoints = new Map([
           ['A', ep(ifA, '192.0.2.2')],
           ['B', ep(ifB, '192.0.2.3', { tiers: [{ name: 'default', defaultAction: 'deny', ingressPolicies: ['deny-80-from-a'], egressPolicies: [] }] })],
@@ -68,7 +68,7 @@ describe('nftables dataplane (kernel, fresh namespaces)', { skip: netnsSkipReaso
             { dst: '192.0.2.3/32', type: 'local-workload' as const, interfaceName: ifB },
             ...(withC ? [{ dst: '192.0.2.4/32', type: 'local-workload' as const, interfaceName: ifC }] : []),
           ],
-          ipPools: [{ cidr: '192.0.2.0/24', natOutgoing: true }],
+          ipPools: [{ cidr: '192.0.2.0/24', natOutgoing: nat }],
         };
       };
 
@@ -106,6 +106,13 @@ describe('nftables dataplane (kernel, fresh namespaces)', { skip: netnsSkipReaso
       // Workload → host: default drop, failsafe tcp/22 allowed.
       assert.equal(probe(A, '198.18.0.1', 8080, { timeoutMs: 700 }), false, 'workload → host tcp/8080 dropped');
       assert.ok(probe(A, '198.18.0.1', 22), 'workload → host tcp/22 failsafe');
+
+      // natOutgoing: the uplink has no route back to the pool, so only masquerade makes A → uplink work.
+      assert.ok(ping(A, '198.18.0.254', 2), 'A → uplink masqueraded (natOutgoing)');
+      dp.update(model(false, false));
+      await dp.flush();
+      assert.equal(ping(A, '198.18.0.254', 1), false, 'no natOutgoing: no masquerade, no way back');
+      assert.equal((await nft.listTable('inet', 'weft'))!.some((o) => o.chain?.name === 'nat-postrouting'), false, 'no NAT hook without a natOutgoing pool');
 
       // Programming C opens it.
       dp.update(model(true));

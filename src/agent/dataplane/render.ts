@@ -690,7 +690,9 @@ export function renderTable(model: DataplaneModel, cache: RenderCache = new Rend
   addSet(t, Sets.all4, 'ipv4_addr', all, 4);
   addSet(t, Sets.all6, 'ipv6_addr', all, 6);
   cache.rotate();
-  addChain(t, {
+  // The NAT hook exists only with a natOutgoing pool: once registered, every packet of every flow
+  // visits it, so a host without NAT does not pay for it.
+  if (masq.length > 0) addChain(t, {
     name: Chains.natPost,
     base: { type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' },
     rules: [
