@@ -325,14 +325,16 @@ export function isDualStack(loaded: LoadedTopology): boolean {
 }
 
 /**
- * The pools the lab creates: the topology's `pools`, plus a default pool for each family the lab
- * uses that neither `pools` nor the resources bring (a seed's ipPool manifest in `resources:` must
- * not collide with a default): IPv4 always, IPv6 in a dual-stack lab.
+ * The pools the lab creates. An explicit `pools:` list is complete (`pools: []` = none: the seeds
+ * create their own with `weft create`). Without one, a default pool for each family the lab uses
+ * that the resources do not bring (a seed's ipPool manifest must not collide with a default):
+ * IPv4 always, IPv6 in a dual-stack lab.
  */
 export function labPools(loaded: LoadedTopology, ipv6: boolean): NonNullable<Topology['pools']> {
-  const pools = [...(loaded.topology.pools ?? [])];
+  if (loaded.topology.pools !== undefined) return [...loaded.topology.pools];
+  const pools: NonNullable<Topology['pools']> = [];
   // A manifest pool whose CIDR cannot be read counts as IPv4 (as before dual stack: any pool).
-  const brought = [...pools.map((p) => p.cidr), ...manifestPoolCidrs(loaded.manifests)];
+  const brought = manifestPoolCidrs(loaded.manifests);
   if (!brought.some((c) => !c.includes(':'))) pools.push({ ...LAB_DEFAULT_POOL4 });
   if (ipv6 && !brought.some((c) => c.includes(':'))) pools.push({ ...LAB_DEFAULT_POOL6 });
   return pools;

@@ -59,7 +59,8 @@ workloads:
     assert.deepEqual(labPools(ds, true), [{ cidr: '192.0.2.0/24', blockSize: 26 }, { cidr: '2001:db8:1::/112', blockSize: 122 }]);
     // Inferred from an IPv6 pool (topology or resources, v3 or v1) or a workload ip6; explicit false wins.
     assert.equal(isDualStack(load('pools: [{cidr: "2001:db8:2::/112"}]')), true);
-    assert.deepEqual(cidrs(load('pools: [{cidr: "2001:db8:2::/112"}]')), ['2001:db8:2::/112', '192.0.2.0/24']);
+    assert.deepEqual(cidrs(load('pools: [{cidr: "2001:db8:2::/112"}]')), ['2001:db8:2::/112'], 'an explicit pools list is complete');
+    assert.deepEqual(cidrs(load('pools: []')), [], 'pools: [] = no pool (make demo creates the seed pool itself)');
     const v3pool = { apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'p6' }, spec: { cidr: '2001:db8:3::/112' } };
     assert.equal(isDualStack(load('', [v3pool])), true);
     assert.deepEqual(cidrs(load('', [v3pool])), ['192.0.2.0/24'], 'the resources bring the IPv6 pool: no default one');
