@@ -187,7 +187,7 @@ workloads:
         assert.equal(s.routers?.[0]?.ip, '198.18.0.201/24');
         const detail = (): string => `${bgpRoutes(h('h1').ns)}\n${bgpRoutes(h('h2').ns)}\n${JSON.stringify(nodeStatus(h('h1').ns)?.peers ?? null)}`;
         // AS per host (per rack): with one AS on both, each would drop the other's routes (its own
-        // AS in the path; Calico's numAllowedLocalASNumbers is not implemented).
+        // AS in the path) unless the BGPPeer set numAllowedLocalASNumbers (test/interop covers that).
         // Each host learns the other's block from the router, next hop = the router (eBGP).
         await eventually('h1 learns h2 block via tor1', () => bgpRoutes(h('h1').ns).includes(`${blockOf(addr('w2'))} via 198.18.0.201 `), 90_000, detail);
         await eventually('h2 learns h1 block via tor1', () => bgpRoutes(h('h2').ns).includes(`${blockOf(addr('w1'))} via 198.18.0.201 `), 90_000, detail);

@@ -6,7 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
+import type { PeerOptions, PeerStatus, SpeakerEvents, SpeakerOptions } from '../../bgp/index.ts';
 import type { SyncUpdate } from '../../datastore/index.ts';
 import type { KernelRoute } from '../netlink/index.ts';
 import { BgpAgent } from './agent.ts';
@@ -72,5 +74,56 @@ test('BgpAgent: mesh, route reflector switch, export withdraw', { timeout: 120_0
     await until('h3 block withdrawn', () => !has(1, '192.0.2.128/26', ips[2]) && !has(0, '192.0.2.128/26', ips[2]));
   } finally {
     for (const a of agents) await a.stop();
+  }
+});
+
+/** Records what the agent asks of its speaker (no sockets). */
+class FakeSpeaker extends EventEmitter<SpeakerEvents> {
+  readonly calls: string[] = [];
+  readonly peers = new Map<string, PeerOptions>();
+  readonly options: SpeakerOptions;
+  constructor(options: SpeakerOptions) {
+    super();
+    this.options = options;
+  }
+  async start(): Promise<void> { this.calls.push('start'); }
+  async stop(): Promise<void> { this.calls.push('stop'); }
+  addPeer(o: PeerOptions): void { this.calls.push(`add ${o.address}`); this.peers.set(o.address, o); }
+  removePeer(a: string): void { this.calls.push(`remove ${a}`); this.peers.delete(a); }
+  announce(): void {}
+  withdraw(): void {}
+  peerStates(): PeerStatus[] { return []; }
+}
+
+test('BgpAgent: BGPPeer maxRestartTime / numAllowedLocalASNumbers reach the session; a change re-creates only that session', async () => {
+  const speakers: FakeSpeaker[] = [];
+  const agent = new BgpAgent({ nodeName: 'h1', setRoutes: () => undefined, speakerFactory: (o) => { const s = new FakeSpeaker(o); speakers.push(s); return s; } });
+  try {
+    const tor = (spec: Record<string, unknown>): SyncUpdate => upd('bgppeers', 'tor', { spec: { peerIP: '198.18.0.254', asNumber: 65001, ...spec } });
+    agent.onUpdates([
+      node('h1', '198.18.0.1'), node('h2', '198.18.0.2'),
+      upd('bgpconfigurations', 'default', { spec: { nodeMeshMaxRestartTime: '300s' } }),
+      tor({ maxRestartTime: '77s', numAllowedLocalASNumbers: 1 }),
+      upd('bgppeers', 'other', { spec: { peerIP: '198.18.0.253', asNumber: 65002 } }),
+    ]);
+    agent.start();
+    await agent.settled();
+    assert.equal(speakers.length, 1);
+    const sp = speakers[0];
+    const opt = (a: string) => { const o = sp.peers.get(a); return o && [o.restartTime, o.allowLocalAs]; };
+    assert.deepStrictEqual(opt('198.18.0.254'), [77, 1]);
+    assert.deepStrictEqual(opt('198.18.0.253'), [120, undefined]);
+    assert.deepStrictEqual(opt('198.18.0.2'), [300, undefined]);
+    assert.equal(sp.options.gracefulRestart?.restartTime, 300);
+    for (const [spec, want] of [[{ maxRestartTime: '95s', numAllowedLocalASNumbers: 1 }, [95, 1]], [{ maxRestartTime: '95s' }, [95, undefined]]] as const) {
+      sp.calls.length = 0;
+      agent.onUpdates([tor(spec)]);
+      await agent.settled();
+      assert.deepStrictEqual(sp.calls, ['remove 198.18.0.254', 'add 198.18.0.254'], JSON.stringify(spec));
+      assert.deepStrictEqual(opt('198.18.0.254'), want);
+    }
+    assert.equal(speakers.length, 1, 'speaker not restarted');
+  } finally {
+    await agent.stop();
   }
 });

@@ -8,8 +8,9 @@
  *   - hands learned routes to the dataplane (`setRoutes`, coalesced per event-loop turn): they are
  *     removed on withdraw and on session loss because the speaker reports `routeRemoved` then.
  */
+import type { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
-import { BgpSpeaker, type PeerStatus, type SpeakerOptions } from '../../bgp/index.ts';
+import { BgpSpeaker, type PeerStatus, type SpeakerEvents, type SpeakerOptions } from '../../bgp/index.ts';
 import { parseResourceKey, type SyncUpdate } from '../../datastore/index.ts';
 import { canonicalCIDR, parseIP, formatIP } from '../../lib/ip.ts';
 import { componentLogger, type Logger } from '../../lib/log.ts';
@@ -22,7 +23,7 @@ import {
 } from './peers.ts';
 
 /** The subset of BgpSpeaker the agent uses (tests substitute a fake extending EventEmitter<SpeakerEvents>). */
-export type SpeakerLike = Pick<BgpSpeaker, 'start' | 'stop' | 'addPeer' | 'removePeer' | 'announce' | 'withdraw' | 'peerStates' | 'on'>;
+export type SpeakerLike = Pick<BgpSpeaker, 'start' | 'stop' | 'addPeer' | 'removePeer' | 'announce' | 'withdraw' | 'peerStates'> & Pick<EventEmitter<SpeakerEvents>, 'on'>;
 
 export interface BgpAgentOptions {
   nodeName: string;
@@ -109,6 +110,8 @@ export function peerFromResource(name: string, r: unknown): BgpPeerResource {
   set('asNumber', asn(s.asNumber));
   set('keepaliveTime', durationSeconds(s.keepaliveTime));
   set('maxRestartTime', durationSeconds(s.maxRestartTime));
+  const allow = s.numAllowedLocalASNumbers;
+  if (typeof allow === 'number' && Number.isInteger(allow) && allow >= 0) p.numAllowedLocalASNumbers = allow;
   if (s.sourceAddress === 'None' || s.sourceAddress === 'UseNodeIP') p.sourceAddress = s.sourceAddress;
   return p;
 }
@@ -310,9 +313,10 @@ export class BgpAgent {
     }
     for (const [addr, w] of want) {
       if (this.#peers.has(addr)) continue;
-      this.#log.info({ peer: addr, asn: w.asn, type: w.type, passive: w.passive, rrClient: w.rrClient }, 'adding bgp peer');
+      this.#log.info({ peer: addr, asn: w.asn, type: w.type, passive: w.passive, rrClient: w.rrClient, restartTime: w.restartTime, allowLocalAs: w.allowLocalAs }, 'adding bgp peer');
       sp.addPeer({
-        address: addr, asn: w.asn, port: w.port, passive: w.passive, rrClient: w.rrClient, type: w.type,
+        address: addr, asn: w.asn, port: w.port, passive: w.passive, rrClient: w.rrClient, type: w.type, restartTime: w.restartTime,
+        ...(w.allowLocalAs !== undefined ? { allowLocalAs: w.allowLocalAs } : {}),
         ...(w.holdTime !== undefined ? { holdTime: w.holdTime } : {}),
         ...(w.keepaliveTime !== undefined ? { keepaliveTime: w.keepaliveTime } : {}),
         ...(w.localAddress !== undefined ? { localAddress: w.localAddress } : {}),

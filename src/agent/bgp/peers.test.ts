@@ -120,6 +120,55 @@ describe('computeBgpPlan', () => {
     assert.equal(p.speaker?.listenPort, 1179);
     assert.equal(p.speaker?.restartTime, 5);
     assert.ok(p.peers.every((x) => x.port === 1179));
+    assert.ok(p.peers.every((x) => x.restartTime === 5), 'mesh sessions advertise nodeMeshMaxRestartTime');
+  });
+
+  test('per-peer restart time: BGPPeer maxRestartTime, mesh nodeMeshMaxRestartTime, else 120 (confd + BIRD default)', () => {
+    const ns = nodes(node('h1', '198.18.0.1', { labels: { rr: 'y' } }), node('h2', '198.18.0.2'), node('h3', '198.18.0.3'));
+    const peers: BgpPeerResource[] = [
+      { name: 'tor', peerIP: '198.18.0.254', asNumber: 65001, maxRestartTime: 77 },
+      { name: 'tor2', peerIP: '198.18.0.253', asNumber: 65001 },
+      { name: 'to-h3', node: 'h1', peerIP: '198.18.0.3', maxRestartTime: 12.6 },
+      { name: 'long', peerIP: '198.18.0.252', asNumber: 65001, maxRestartTime: 7200 },
+    ];
+    const p = computeBgpPlan('h1', ns, peers, { nodeMeshMaxRestartTime: 300 });
+    assert.deepStrictEqual(p.peers.map((x) => [x.address, x.type, x.restartTime]), [
+      ['198.18.0.2', PeerTypes.mesh, 300],
+      ['198.18.0.3', PeerTypes.node, 13], // whole seconds (confd rounds)
+      ['198.18.0.252', PeerTypes.global, 4095], // the capability field has 12 bits
+      ['198.18.0.253', PeerTypes.global, 120], // not nodeMeshMaxRestartTime: that is the mesh's
+      ['198.18.0.254', PeerTypes.global, 77],
+    ]);
+    assert.equal(p.speaker?.restartTime, 300);
+    // peerSelector sessions are BGPPeer sessions: the BGPPeer's value, on both sides.
+    const sel: BgpPeerResource[] = [{ name: 'rr', nodeSelector: 'all()', peerSelector: 'has(rr)', maxRestartTime: 45 }];
+    const rr = computeBgpPlan('h1', ns, sel, { nodeToNodeMeshEnabled: false, nodeMeshMaxRestartTime: 300 });
+    assert.deepStrictEqual(rr.peers.map((x) => x.restartTime), [45, 45]);
+    assert.deepStrictEqual(computeBgpPlan('h2', ns, sel, { nodeToNodeMeshEnabled: false }).peers.map((x) => [x.address, x.restartTime]), [['198.18.0.1', 45]]);
+  });
+
+  test('numAllowedLocalASNumbers → allowLocalAs on that BGPPeer\'s sessions only', () => {
+    const peers: BgpPeerResource[] = [
+      { name: 'tor', peerIP: '198.18.0.254', asNumber: 65001, numAllowedLocalASNumbers: 1 },
+      { name: 'tor0', peerIP: '198.18.0.253', asNumber: 65001, numAllowedLocalASNumbers: 0 },
+    ];
+    const p = computeBgpPlan('h1', three, peers, {});
+    assert.deepStrictEqual(p.peers.map((x) => [x.address, x.allowLocalAs]), [
+      ['198.18.0.2', undefined], ['198.18.0.3', undefined], ['198.18.0.253', undefined], ['198.18.0.254', 1],
+    ]);
+  });
+
+  test('changing maxRestartTime or numAllowedLocalASNumbers changes only that session', () => {
+    const tor: BgpPeerResource = { name: 'tor', peerIP: '198.18.0.254', asNumber: 65001 };
+    const other: BgpPeerResource = { name: 'other', peerIP: '198.18.0.253', asNumber: 65002, maxRestartTime: 60 };
+    const before = computeBgpPlan('h1', three, [tor, other], {}).peers;
+    for (const change of [{ maxRestartTime: 90 }, { numAllowedLocalASNumbers: 2 }]) {
+      const after = computeBgpPlan('h1', three, [{ ...tor, ...change }, other], {}).peers;
+      assert.deepStrictEqual(after.map((x, i) => samePeer(x, before[i]) ? 'same' : x.address), ['same', 'same', 'same', '198.18.0.254'], JSON.stringify(change));
+    }
+    // Explicitly 0 or 120 is the default again: no re-creation.
+    const same = computeBgpPlan('h1', three, [{ ...tor, maxRestartTime: 120, numAllowedLocalASNumbers: 0 }, other], {}).peers;
+    assert.ok(same.every((x, i) => samePeer(x, before[i])));
   });
 });
 
@@ -150,6 +199,8 @@ test('resource parsing', () => {
   const n = nodeFromResource('h1', { metadata: { name: 'h1', labels: { a: 'b' } }, spec: { bgp: { ipv4Address: '198.18.0.1/24', asNumber: '1.10', routeReflectorClusterID: '244.0.0.1' } } });
   assert.deepEqual(n, { name: 'h1', labels: { a: 'b' }, ipv4: '198.18.0.1', asNumber: 65546, routeReflectorClusterID: '244.0.0.1' });
   assert.deepEqual(peerFromResource('p', { spec: { peerIP: '198.18.0.9', asNumber: 65001, keepaliveTime: '2s' } }), { name: 'p', peerIP: '198.18.0.9', asNumber: 65001, keepaliveTime: 2 });
+  assert.deepEqual(peerFromResource('p', { spec: { peerIP: '198.18.0.9', asNumber: 65001, maxRestartTime: '2m', numAllowedLocalASNumbers: 1 } }),
+    { name: 'p', peerIP: '198.18.0.9', asNumber: 65001, maxRestartTime: 120, numAllowedLocalASNumbers: 1 });
   assert.deepEqual(configFromResource({ spec: { nodeToNodeMeshEnabled: false, asNumber: 64600, listenPort: 1179, nodeMeshMaxRestartTime: '10s' } }),
     { nodeToNodeMeshEnabled: false, asNumber: 64600, listenPort: 1179, nodeMeshMaxRestartTime: 10 });
 });

@@ -23,6 +23,10 @@
  *                       carries only IPv4 routes — one session per family, as Calico's BIRD/BIRD6.
  *                       Otherwise (IPv4 only, external peers) IPv6 routes ride the IPv4 session with
  *                       our Node's IPv6 address as next hop (`nextHop6`).
+ *   per-session options a BGPPeer's `maxRestartTime` is the graceful-restart time advertised on its
+ *                       sessions (mesh: nodeMeshMaxRestartTime), `numAllowedLocalASNumbers` how often
+ *                       our AS may appear in routes received on them; confd renders them as BIRD's
+ *                       per-protocol `graceful restart time` and `allow local as`.
  */
 import { evaluateNode, parseSelector, type SelectorNode } from '../../selector/index.ts';
 import { parseIP } from '../../lib/ip.ts';
@@ -58,7 +62,10 @@ export interface BgpPeerResource {
   asNumber?: number;
   /** Seconds. */
   keepaliveTime?: number;
+  /** Seconds: the graceful-restart time advertised to this peer (BIRD `graceful restart time`). */
   maxRestartTime?: number;
+  /** Occurrences of our AS accepted in this peer's AS_PATHs (BIRD `allow local as N`). */
+  numAllowedLocalASNumbers?: number;
   /** `UseNodeIP` (default): sessions are sourced from the node's address; `None`: the kernel picks. */
   sourceAddress?: 'UseNodeIP' | 'None';
 }
@@ -77,7 +84,10 @@ export interface SpeakerConfig {
   /** Set when this node is a route reflector. */
   clusterId?: string;
   listenPort: number;
-  /** Graceful-restart time we advertise (peers keep our routes this long after a crash). */
+  /**
+   * Speaker default graceful-restart time (nodeMeshMaxRestartTime, else 120 s) and how long an
+   * agent restart waits for its peers' End-of-RIB. What each peer is told is DesiredPeer.restartTime.
+   */
   restartTime: number;
   nextHop6?: string;
 }
@@ -97,6 +107,14 @@ export interface DesiredPeer {
   localAddress?: string;
   keepaliveTime?: number;
   holdTime?: number;
+  /**
+   * Graceful-restart Restart Time advertised to this peer (seconds, 0–4095): BGPPeer
+   * `maxRestartTime`, mesh `nodeMeshMaxRestartTime`, else 120 (BIRD's default, which Calico leaves
+   * in place when the field is unset).
+   */
+  restartTime: number;
+  /** BGPPeer `numAllowedLocalASNumbers` when > 0. */
+  allowLocalAs?: number;
   /** Address families whose routes we send on this session; undefined = every family. */
   exportFamilies?: ('ipv4' | 'ipv6')[];
 }
@@ -123,6 +141,15 @@ export function durationSeconds(v: unknown): number | undefined {
     rest = rest.slice(m[0].length);
   }
   return total;
+}
+
+/**
+ * A duration as the Restart Time field carries it: whole seconds (confd: int(math.Round(d.Seconds()))),
+ * at most 4095 (RFC 4724 §3 gives it 12 bits; BIRD refuses larger values, so clamp instead of failing).
+ */
+export function restartSeconds(v: number | undefined): number | undefined {
+  if (v === undefined || !Number.isFinite(v)) return undefined;
+  return Math.min(0xfff, Math.max(0, Math.round(v)));
 }
 
 /** `ip` | `ip:port` | `[ip6]:port` → address and port. */
@@ -184,19 +211,26 @@ export function computeBgpPlan(localName: string, nodes: ReadonlyMap<string, Bgp
   const localAs = asOf(local);
   const listenPort = config.listenPort ?? DEFAULT_BGP_PORT;
   const clusterId = local.routeReflectorClusterID;
+  const meshRestartTime = restartSeconds(config.nodeMeshMaxRestartTime) ?? DEFAULT_RESTART_TIME;
   const speaker: SpeakerConfig = {
     asn: localAs, routerId: local.ipv4, listenPort,
-    restartTime: config.nodeMeshMaxRestartTime ?? DEFAULT_RESTART_TIME,
+    restartTime: meshRestartTime,
     ...(clusterId !== undefined ? { clusterId } : {}),
     ...(local.ipv6 !== undefined ? { nextHop6: local.ipv6 } : {}),
   };
   const out = new Map<string, DesiredPeer>();
   const localAddrs = new Set([local.ipv4, local.ipv6].filter((a): a is string => a !== undefined));
 
-  const timers = (p: BgpPeerResource | undefined): Pick<DesiredPeer, 'keepaliveTime' | 'holdTime'> =>
-    p?.keepaliveTime !== undefined && p.keepaliveTime > 0
+  /** Per-session settings a BGPPeer carries (none for the mesh but its restart time). */
+  const timers = (p: BgpPeerResource | undefined): Pick<DesiredPeer, 'keepaliveTime' | 'holdTime' | 'restartTime' | 'allowLocalAs'> => ({
+    ...(p?.keepaliveTime !== undefined && p.keepaliveTime > 0
       ? { keepaliveTime: p.keepaliveTime, holdTime: Math.max(3, Math.round(p.keepaliveTime * 3)) }
-      : {};
+      : {}),
+    // confd: mesh peers get nodeMeshMaxRestartTime, BGPPeer peers their own maxRestartTime; unset,
+    // no `graceful restart time` line is rendered and BIRD's default of 120 s applies.
+    restartTime: p === undefined ? meshRestartTime : (restartSeconds(p.maxRestartTime) ?? DEFAULT_RESTART_TIME),
+    ...(p?.numAllowedLocalASNumbers !== undefined && p.numAllowedLocalASNumbers > 0 ? { allowLocalAs: p.numAllowedLocalASNumbers } : {}),
+  });
 
   const add = (peer: DesiredPeer, src: BgpPeerResource | undefined): void => {
     if (localAddrs.has(peer.address) || out.has(peer.address)) return;
@@ -271,6 +305,10 @@ export function computeBgpPlan(localName: string, nodes: ReadonlyMap<string, Bgp
 export function samePeer(a: DesiredPeer, b: DesiredPeer): boolean {
   return a.address === b.address && a.port === b.port && a.localAddress === b.localAddress && a.asn === b.asn && a.type === b.type && a.passive === b.passive &&
     a.rrClient === b.rrClient && a.keepaliveTime === b.keepaliveTime && a.holdTime === b.holdTime &&
+    // Both are fixed for the life of a session (the Restart Time goes out in OPEN; routes already
+    // refused as loops would need a refresh), so a change re-creates just this session, as BIRD
+    // restarts a protocol whose `graceful restart time` / `allow local as` changed on reconfigure.
+    a.restartTime === b.restartTime && (a.allowLocalAs ?? 0) === (b.allowLocalAs ?? 0) &&
     (a.exportFamilies ?? []).join() === (b.exportFamilies ?? []).join();
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { BgpFsm, FakeClock, memoryPair } from './index.ts';
 import type { FsmConfig, MemoryTransport, Transport } from './index.ts';
 import { decodeMessage, DEFAULT_CONTEXT } from '../packet/index.ts';
-import type { NotificationMessage } from '../packet/index.ts';
+import type { NotificationMessage, OpenMessage } from '../packet/index.ts';
 
 const settle = async (n = 10): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
@@ -162,6 +162,33 @@ describe('fsm', () => {
     await settle();
     assert.equal(b.state, 'established');
     assert.ok(b.history.some((t) => t.from === 'idle' && t.reason !== 'start'));
+    a.stop();
+    b.stop();
+  });
+
+  test('graceful restart capability carries the configured Restart Time (whole seconds, at most 4095)', async () => {
+    const sentOpen = (restartTime: number): OpenMessage => {
+      const [x] = memoryPair();
+      const a = new BgpFsm({ localAs: 64512, peerAs: 64513, routerId: '198.18.0.1', passive: true, clock: new FakeClock(), gracefulRestart: { restartTime } });
+      a.start();
+      a.accept(x);
+      a.stop();
+      const m = decodeMessage(x.sent[0], DEFAULT_CONTEXT);
+      assert.equal(m.type, 'open');
+      return m as OpenMessage;
+    };
+    const gr = (restartTime: number) => sentOpen(restartTime).capabilities.find((c) => c.code === 64);
+    assert.deepStrictEqual(gr(77), { code: 64, restartState: false, restartTime: 77, families: [{ afi: 1, safi: 1, forwardingPreserved: false }] });
+    assert.equal((gr(12.6) as { restartTime: number }).restartTime, 13);
+    assert.equal((gr(7200) as { restartTime: number }).restartTime, 4095); // clamped, not wrapped to 3104
+    // Received side: the peer's restart time is what the helper waits for (RFC 4724 §4.2).
+    const clock = new FakeClock();
+    const { a, b } = pair(clock, { gracefulRestart: { restartTime: 33 } }, { passive: true, gracefulRestart: { restartTime: 44 } });
+    b.start();
+    a.start();
+    await settle();
+    assert.equal(a.session?.peerGracefulRestart?.restartTime, 44);
+    assert.equal(b.session?.peerGracefulRestart?.restartTime, 33);
     a.stop();
     b.stop();
   });

@@ -301,7 +301,8 @@ export class BgpFsm {
     caps.push({ code: 2 });
     if (c.gracefulRestart) {
       caps.push({
-        code: 64, restartState: !!c.gracefulRestart.restarting, restartTime: c.gracefulRestart.restartTime,
+        // RFC 4724 §3: Restart Time is a 12-bit field (BIRD refuses 4096 and above); clamp rather than wrap.
+        code: 64, restartState: !!c.gracefulRestart.restarting, restartTime: Math.min(0xfff, Math.max(0, Math.round(c.gracefulRestart.restartTime))),
         families: (c.families ?? [{ afi: 1, safi: 1 }]).map((f) => ({ ...f, forwardingPreserved: !!c.gracefulRestart?.restarting })),
       });
     }

@@ -26,8 +26,16 @@ export function asPathLength(path: AsPathSegment[] | undefined): number {
   return n;
 }
 
-export function asPathContains(path: AsPathSegment[] | undefined, asn: number): boolean {
-  for (const s of path ?? []) if (s.asns.includes(asn)) return true;
+/**
+ * True when `asn` occurs at least `min` times in the path, counting every segment type (AS_SET
+ * members too). `min` > 1 is the loop check loosened by BIRD's `allow local as N` / FRR's
+ * `allowas-in N` (min = N + 1); BIRD's as_path_contains(path, as, min) counts the same way.
+ */
+export function asPathContains(path: AsPathSegment[] | undefined, asn: number, min = 1): boolean {
+  let n = 0;
+  for (const s of path ?? []) {
+    for (const a of s.asns) if (a === asn && ++n >= min) return true;
+  }
   return false;
 }
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
   BgpFramer, decodeMessage, encodeMessage, endOfRib, fromTwoOctet, isBgpMessageError, isEndOfRib,
-  packAnnouncements, packWithdrawals, toTwoOctet, canonicalPrefix, AS_TRANS,
+  packAnnouncements, packWithdrawals, toTwoOctet, canonicalPrefix, AS_TRANS, asPathContains,
 } from './index.ts';
 import type { BgpMessage, BgpMessageError, CodecContext, PathAttributes, UpdateMessage, OpenMessage } from './index.ts';
 import { formatV6 } from './prefix.ts';
@@ -159,6 +159,27 @@ describe('packet: examples', () => {
     // A 2-octet speaker prepended its AS in front of the AS4_PATH it passed on.
     const passed: PathAttributes = { asPath: [{ type: 2, asns: [65001, 64512, AS_TRANS, 65000] }], as4Path: [{ type: 2, asns: [64512, 4200000001, 65000] }] };
     assert.deepStrictEqual(fromTwoOctet(passed).asPath, [{ type: 2, asns: [65001] }, { type: 2, asns: [64512, 4200000001, 65000] }]);
+  });
+
+  test('graceful restart capability: Restart Time is the low 12 bits, R bit the top one (RFC 4724 §3)', () => {
+    const caps = (restartTime: number, restartState: boolean): OpenMessage => ({
+      type: 'open', version: 4, myAs: 64512, holdTime: 90, bgpId: '198.18.0.1',
+      capabilities: [{ code: 64, restartState, restartTime, families: [{ afi: 1, safi: 1, forwardingPreserved: false }] }],
+    });
+    // Optional parameter 2 (capabilities), capability 64, length 6, flags+time, AFI 1, SAFI 1, flags 0.
+    assert.deepStrictEqual([...encodeMessage(caps(77, false), C4).subarray(29)], [2, 8, 64, 6, 0x00, 77, 0, 1, 1, 0]);
+    assert.deepStrictEqual([...encodeMessage(caps(4095, true), C4).subarray(29)], [2, 8, 64, 6, 0x8f, 0xff, 0, 1, 1, 0]);
+    roundTrip(caps(77, false));
+    roundTrip(caps(4095, true));
+  });
+
+  test('asPathContains counts occurrences over every segment type (loop check with allow-local-as)', () => {
+    const path = [{ type: 2 as const, asns: [65001, 64512] }, { type: 1 as const, asns: [64512, 65002] }];
+    assert.equal(asPathContains(path, 64512), true);
+    assert.equal(asPathContains(path, 64512, 2), true);
+    assert.equal(asPathContains(path, 64512, 3), false);
+    assert.equal(asPathContains(path, 65003), false);
+    assert.equal(asPathContains(undefined, 64512), false);
   });
 
   test('packing 10k prefixes stays under 4096 bytes per UPDATE and loses nothing', () => {

@@ -21,7 +21,7 @@ function setup(opts: { clusterId?: string } = {}) {
     localAs: LOCAL_AS, routerId: '198.18.0.1', ...opts,
     onBestChange: (prefix, best) => changes.push([prefix, best?.nextHop]),
   });
-  const peer = (address: string, asn: number, extra: { rrClient?: boolean; nextHopSelf?: boolean } = {}): RibPeer => {
+  const peer = (address: string, asn: number, extra: { rrClient?: boolean; nextHopSelf?: boolean; allowLocalAs?: number } = {}): RibPeer => {
     const p = rib.addPeer({ id: address, address, asn, ...extra });
     rib.peerUp(address, { routerId: address, localAddress: '198.18.0.1', families: [1, 2] });
     rib.collect(address);
@@ -100,6 +100,71 @@ describe('rib: import/export', () => {
     rib.applyUpdate('198.18.0.2', upd(['198.51.100.0/24'], base([], '198.18.0.2', { originatorId: '198.18.0.1' })), C4);
     rib.applyUpdate('198.18.0.2', upd(['203.0.113.0/24'], base([], '198.18.0.2', { clusterList: ['198.18.0.1'] })), C4);
     assert.equal(rib.loc.size, 0);
+  });
+
+  describe('allow local AS (Calico numAllowedLocalASNumbers, BIRD `allow local as N`)', () => {
+    // Prefixes from 192.0.2.0/24: a control with no own AS, then 1, 2 and 3 occurrences of it.
+    const paths: [string, PathAttributes['asPath']][] = [
+      ['192.0.2.0/26', [{ type: 2, asns: [65001, 65010] }]],
+      ['192.0.2.64/26', [{ type: 2, asns: [65001, LOCAL_AS] }]],
+      ['192.0.2.128/26', [{ type: 2, asns: [65001, LOCAL_AS, 65010, LOCAL_AS] }]],
+      ['192.0.2.192/26', [{ type: 2, asns: [65001, LOCAL_AS, LOCAL_AS] }, { type: 1, asns: [65020, LOCAL_AS] }]],
+    ];
+    const accepted = (allowLocalAs: number | undefined): string[] => {
+      const { rib, peer } = setup();
+      peer('198.18.0.4', 65001, allowLocalAs === undefined ? {} : { allowLocalAs });
+      for (const [prefix, asPath] of paths) rib.applyUpdate('198.18.0.4', upd([prefix], { origin: 0, asPath, nextHop: '198.18.0.4' }), C4);
+      return [...rib.loc.keys()].sort();
+    };
+    test('default (0) drops every path holding our AS', () => {
+      assert.deepStrictEqual(accepted(undefined), ['192.0.2.0/26']);
+      assert.deepStrictEqual(accepted(0), ['192.0.2.0/26']);
+    });
+    test('N = 1 accepts one occurrence, drops two', () => {
+      assert.deepStrictEqual(accepted(1), ['192.0.2.0/26', '192.0.2.64/26']);
+    });
+    test('AS_SET members count like sequence members (3 occurrences need N = 3)', () => {
+      assert.deepStrictEqual(accepted(2), ['192.0.2.0/26', '192.0.2.128/26', '192.0.2.64/26']);
+      assert.deepStrictEqual(accepted(3), paths.map(([p]) => p).sort());
+    });
+    test('counted after AS4_PATH is merged for a 2-octet session (RFC 6793)', () => {
+      const big = 4200000001; // our AS does not fit in 2 octets: AS_PATH carries AS_TRANS, AS4_PATH the real one
+      const mk = (allowLocalAs: number): Rib => {
+        const rib = new Rib({ localAs: big, routerId: '198.18.0.1' });
+        rib.addPeer({ id: 'x', address: '198.18.0.4', asn: 65001, allowLocalAs });
+        rib.peerUp('x', { routerId: '198.18.0.4', localAddress: '198.18.0.1', families: [1] });
+        const attrs: PathAttributes = {
+          origin: 0, nextHop: '198.18.0.4',
+          asPath: [{ type: 2, asns: [65001, 23456, 23456] }],
+          as4Path: [{ type: 2, asns: [big, 4200000002] }],
+        };
+        rib.applyUpdate('x', upd(['198.51.100.0/24'], attrs), { fourOctetAs: false });
+        return rib;
+      };
+      assert.equal(mk(0).loc.size, 0);
+      assert.equal(mk(1).loc.size, 1);
+      // On a 4-octet session AS4_PATH is not merged (§4.1), so only AS_PATH counts.
+      const rib = new Rib({ localAs: big, routerId: '198.18.0.1' });
+      rib.addPeer({ id: 'x', address: '198.18.0.4', asn: 65001 });
+      rib.peerUp('x', { routerId: '198.18.0.4', localAddress: '198.18.0.1', families: [1] });
+      rib.applyUpdate('x', upd(['198.51.100.0/24'], { origin: 0, nextHop: '198.18.0.4', asPath: [{ type: 2, asns: [65001, big] }] }), C4);
+      assert.equal(rib.loc.size, 0);
+    });
+    test('per peer: another eBGP peer keeps the strict check', () => {
+      const { rib, peer } = setup();
+      peer('198.18.0.4', 65001, { allowLocalAs: 1 });
+      peer('198.18.0.5', 65002);
+      rib.applyUpdate('198.18.0.4', upd(['198.51.100.0/24'], base([65001, LOCAL_AS], '198.18.0.4')), C4);
+      rib.applyUpdate('198.18.0.5', upd(['203.0.113.0/24'], base([65002, LOCAL_AS], '198.18.0.5')), C4);
+      assert.deepStrictEqual([...rib.loc.keys()], ['198.51.100.0/24']);
+    });
+    test('a route that becomes a loop replaces (withdraws) the accepted one', () => {
+      const { rib, peer, changes } = setup();
+      peer('198.18.0.4', 65001, { allowLocalAs: 1 });
+      rib.applyUpdate('198.18.0.4', upd(['198.51.100.0/24'], base([65001, LOCAL_AS], '198.18.0.4')), C4);
+      rib.applyUpdate('198.18.0.4', upd(['198.51.100.0/24'], base([65001, LOCAL_AS, LOCAL_AS], '198.18.0.4')), C4);
+      assert.deepStrictEqual(changes, [['198.51.100.0/24', '198.18.0.4'], ['198.51.100.0/24', undefined]]);
+    });
   });
 
   test('treat-as-withdraw removes a previously learned route; withdrawals and best changes reported', () => {

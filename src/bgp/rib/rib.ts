@@ -31,6 +31,11 @@ export interface RibPeerConfig {
   nextHopSelf?: boolean;
   nextHop6?: string;
   exportPolicy?: (prefix: Prefix, attrs: PathAttributes) => boolean;
+  /**
+   * How many times our own AS may appear in an eBGP route's AS_PATH before it counts as a loop
+   * (Calico `numAllowedLocalASNumbers`, BIRD `allow local as N`, FRR `allowas-in N`); default 0.
+   */
+  allowLocalAs?: number;
 }
 
 const LOCAL_PREF_DEFAULT = 100;
@@ -72,7 +77,7 @@ export class Rib {
   addPeer(c: RibPeerConfig): RibPeer {
     const p: RibPeer = {
       id: c.id, address: c.address, asn: c.asn, ebgp: c.asn !== this.localAs, rrClient: !!c.rrClient,
-      nextHopSelf: !!c.nextHopSelf, exportPolicy: c.exportPolicy, up: false, routerId: undefined,
+      nextHopSelf: !!c.nextHopSelf, exportPolicy: c.exportPolicy, allowLocalAs: Math.max(0, Math.floor(c.allowLocalAs ?? 0)), up: false, routerId: undefined,
       localAddress: undefined, nextHop6: c.nextHop6, families: new Set(), epoch: 0, staleCount: 0, received: 0,
       adjOut: new Map(), dirty: new Set(), fullSync: false, eorPending: false, exportCache: new WeakMap(),
     };
@@ -182,8 +187,10 @@ export class Rib {
   /** Import checks; undefined = not eligible (loop), so any previous route is withdrawn. */
   private importAttrs(p: RibPeer, a: PathAttributes): PathAttributes | undefined {
     if (p.ebgp) {
-      // RFC 4271 §9.1.2: a route whose AS_PATH contains our AS is a loop.
-      if (asPathContains(a.asPath, this.localAs)) return undefined;
+      // RFC 4271 §9.1.2: a route whose AS_PATH contains our AS is a loop — unless this peer allows
+      // up to N occurrences (hosts sharing one AS behind an eBGP top-of-rack router). Counted over
+      // the merged AS_PATH (AS4_PATH folded in above), AS_SET members included, as BIRD does.
+      if (asPathContains(a.asPath, this.localAs, p.allowLocalAs + 1)) return undefined;
     } else {
       // RFC 4456 §8: our own ORIGINATOR_ID or CLUSTER_ID means the route came back around.
       if (a.originatorId === this.routerId) return undefined;

@@ -13,6 +13,8 @@ export interface RibPeer {
   nextHopSelf: boolean;
   /** Export filter; true = advertise. Default: everything the RFC rules allow. */
   exportPolicy?: (prefix: Prefix, attrs: PathAttributes) => boolean;
+  /** Occurrences of our AS tolerated in an eBGP AS_PATH (0 = RFC 4271 §9.1.2 loop check). */
+  readonly allowLocalAs: number;
   /** Set while Established. */
   up: boolean;
   routerId: string | undefined;

@@ -1,8 +1,11 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import net from 'node:net';
 import { Registry } from 'prom-client';
 import { BgpSpeaker } from './index.ts';
+import { BgpFramer, decodeMessage, DEFAULT_CONTEXT } from '../packet/index.ts';
+import type { OpenMessage } from '../packet/index.ts';
 
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -70,6 +73,62 @@ describe('server: two speakers over loopback TCP', () => {
       await b.start();
       await until(() => /bad-peer-as/.test(b.peerStates()[0].info), 'notification at b');
       assert.match(a.peerStates()[0].info, /bad-peer-as/);
+    } finally {
+      await b.stop();
+      await a.stop();
+    }
+  });
+
+  test('per-peer graceful-restart time: each peer is sent its own Restart Time, others the speaker default', async () => {
+    const socks: net.Socket[] = [];
+    /** Connects to `sp` from `from` as that peer; the graceful-restart capability of the OPEN it is sent first. */
+    const grSentTo = async (sp: BgpSpeaker, from: string): Promise<{ restartTime: number; restartState: boolean } | undefined> => {
+      const s = net.connect({ host: '127.0.0.1', port: sp.port, localAddress: from });
+      socks.push(s);
+      const framer = new BgpFramer();
+      for await (const chunk of s) {
+        const msgs = framer.push(chunk as Buffer);
+        if (msgs.length === 0) continue;
+        const m = decodeMessage(msgs[0], DEFAULT_CONTEXT) as OpenMessage;
+        return m.capabilities.find((c) => c.code === 64) as { restartTime: number; restartState: boolean } | undefined;
+      }
+      throw new Error('closed before OPEN');
+    };
+    const a = new BgpSpeaker({ asn: 64512, routerId: '198.18.0.1', listen: { port: 0, address: '127.0.0.1' }, gracefulRestart: { restartTime: 120 } });
+    // A per-peer restart time advertises the capability even when the speaker itself has none.
+    const c = new BgpSpeaker({ asn: 64512, routerId: '198.18.0.1', listen: { port: 0, address: '127.0.0.1' } });
+    try {
+      await a.start();
+      await c.start();
+      a.addPeer({ address: '127.0.0.5', asn: 65001, passive: true, restartTime: 77 });
+      a.addPeer({ address: '127.0.0.6', asn: 65002, passive: true });
+      c.addPeer({ address: '127.0.0.7', asn: 65001, passive: true, restartTime: 30 });
+      c.addPeer({ address: '127.0.0.8', asn: 65001, passive: true });
+      assert.deepStrictEqual(await grSentTo(a, '127.0.0.5'), { code: 64, restartState: false, restartTime: 77, families: [{ afi: 1, safi: 1, forwardingPreserved: false }, { afi: 2, safi: 1, forwardingPreserved: false }] });
+      assert.equal((await grSentTo(a, '127.0.0.6'))?.restartTime, 120);
+      assert.equal((await grSentTo(c, '127.0.0.7'))?.restartTime, 30);
+      assert.equal(await grSentTo(c, '127.0.0.8'), undefined);
+    } finally {
+      for (const s of socks) s.destroy();
+      await a.stop();
+      await c.stop();
+    }
+  });
+
+  test('allowLocalAs per peer: one occurrence of our AS accepted, two dropped', async () => {
+    const a = new BgpSpeaker({ asn: 64512, routerId: '198.18.0.1', listen: { port: 0, address: '127.0.0.1' } });
+    await a.start();
+    const b = new BgpSpeaker({ asn: 65001, routerId: '198.18.0.9', listen: false, connectRetryTime: 1, families: ['ipv4'] });
+    try {
+      a.addPeer({ address: '127.0.0.9', asn: 65001, passive: true, allowLocalAs: 1 });
+      b.addPeer({ address: '127.0.0.1', asn: 64512, port: a.port, localAddress: '127.0.0.9' });
+      b.announce('203.0.113.0/24');
+      b.announce('192.0.2.0/24', { asPath: [{ type: 2, asns: [64512] }] }); // arrives as 65001 64512
+      b.announce('198.51.100.0/24', { asPath: [{ type: 2, asns: [64512, 64512] }] }); // 65001 64512 64512
+      const eor = once(a, 'endOfRib'); // b's initial table is complete once its End-of-RIB arrives
+      await b.start();
+      await eor;
+      assert.deepStrictEqual(a.routes().map((r) => r.prefix).sort(), ['192.0.2.0/24', '203.0.113.0/24']);
     } finally {
       await b.stop();
       await a.stop();

@@ -57,6 +57,20 @@ export interface PeerOptions {
   nextHopSelf?: boolean;
   nextHop6?: string;
   exportPolicy?: (prefix: Prefix, attrs: PathAttributes) => boolean;
+  /**
+   * Graceful-restart Restart Time (seconds, RFC 4724 §3) advertised to this peer, overriding the
+   * speaker's `gracefulRestart.restartTime`; set alone it still advertises the capability (without
+   * the R bit), as BIRD's `graceful restart time` does in its default "aware" mode (proto/bgp/
+   * packets.c bgp_prepare_capabilities: `caps->gr_time = p->cf->gr_time`). Like BIRD, this is
+   * only what we announce — how long the peer keeps our routes when we restart. How long we
+   * keep a restarting peer's routes is the time *it* advertised (BIRD proto/bgp/bgp.c
+   * bgp_handle_graceful_restart: `remote_caps->gr_time`; doc/bird.sgml "graceful restart time":
+   * "announced in the BGP Graceful Restart capability and specifies how long the neighbor would
+   * wait"). Calico renders BGPPeer `maxRestartTime` as exactly this per-peer BIRD option.
+   */
+  restartTime?: number;
+  /** Occurrences of our AS accepted in this (eBGP) peer's AS_PATHs; default 0 (RFC 4271 §9.1.2). */
+  allowLocalAs?: number;
 }
 
 export interface PeerStatus {
@@ -244,17 +258,18 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const o = this.options;
     const families = (o.families ?? ['ipv4', 'ipv6']).map((f) => ({ afi: f === 'ipv4' ? Afi.IPV4 : Afi.IPV6, safi: 1 }));
     const log = this.log.child({ peer: address });
+    const gracefulRestart = opts.restartTime === undefined ? o.gracefulRestart : { restarting: false, ...o.gracefulRestart, restartTime: opts.restartTime };
     const fsm = new BgpFsm({
       localAs: o.asn, peerAs: opts.asn, routerId: o.routerId,
       holdTime: opts.holdTime ?? o.holdTime ?? 90,
       keepaliveTime: opts.keepaliveTime ?? o.keepaliveTime,
       connectRetryTime: opts.connectRetryTime ?? o.connectRetryTime ?? 5,
-      passive: !!opts.passive, families, gracefulRestart: o.gracefulRestart, clock: this.clock,
+      passive: !!opts.passive, families, gracefulRestart, clock: this.clock,
       dial: () => dial(address, opts.port ?? BGP_PORT, opts.localAddress),
     });
     const rib = this.rib.addPeer({
       id: address, address, asn: opts.asn, rrClient: opts.rrClient, nextHopSelf: opts.nextHopSelf,
-      nextHop6: opts.nextHop6 ?? o.nextHop6, exportPolicy: opts.exportPolicy,
+      nextHop6: opts.nextHop6 ?? o.nextHop6, exportPolicy: opts.exportPolicy, allowLocalAs: opts.allowLocalAs,
     });
     const entry: PeerEntry = { opts: { ...opts, address }, fsm, rib, log, blocked: false };
     fsm.setEvents({
@@ -392,6 +407,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   private onDown(p: PeerEntry, reason: string, graceful: boolean): void {
+    // The peer's advertised Restart Time, not ours (RFC 4724 §4.2; BIRD: remote_caps->gr_time).
     const restartTime = p.fsm.session?.peerGracefulRestart?.restartTime ?? 0;
     p.log.info({ reason, graceful }, 'bgp session down');
     if (graceful && restartTime > 0 && p.rib.received > 0) {
