@@ -1,7 +1,8 @@
 /**
  * e2e, real kernel: endpoint status reporting (FelixConfiguration endpointReportingEnabled) with
  * the agent (`runNode`) in a host namespace over the embedded SQLite datastore. A workload veth's
- * state in the kernel drives the status key: up → peer down (LOWERLAYERDOWN) → down → up again;
+ * state in the kernel drives the status key, through link events (polling is off for the test):
+ * up → peer down (LOWERLAYERDOWN) → down → up again;
  * deleting the endpoint deletes its key; turning reporting off removes the host's keys.
  */
 import { after, before, describe, test } from 'node:test';
@@ -52,7 +53,9 @@ describe('endpoint status reporting on a real host namespace', { skip }, () => {
     });
     agent = await runNode({
       datastore: backend, nodeName: 'host1', ip: '198.18.0.1/24', noDefaultIpPools: true, health: false, reportingIntervalSecs: 0,
-      refreshIntervalMs: 0, endpointStatusPollMs: 200, shims: { runner: new ExecRunner(hostNs) },
+      refreshIntervalMs: 0,
+      // No polling within the test's waits: interface changes must arrive as `ip monitor link` events.
+      endpointStatusPollMs: 600_000, shims: { runner: new ExecRunner(hostNs) },
     });
     await agent.ready;
   });

@@ -6,3 +6,4 @@ export {
   type KernelRoute, type RouteTable, type RouteType,
 } from './routes.ts';
 export { IpLinkOps, FakeLinkOps, checkIfName, parseIpAddr, type LinkInfo, type LinkOps } from './links.ts';
+export { monitorLinks, type LinkMonitor } from './monitor.ts';

@@ -28,7 +28,7 @@ import {
 import { ResourceClient } from '../../api/index.ts';
 import { buildCalcGraph, type CalcGraph } from '../calc/index.ts';
 import { Dataplane, fromHostModel } from '../dataplane/index.ts';
-import { ExecRunner, IpLinkOps, IpRouteTable, NftCli, type LinkOps, type NftRunner, type RouteTable, type CommandRunner, type KernelRoute } from '../netlink/index.ts';
+import { ExecRunner, IpLinkOps, IpRouteTable, NftCli, monitorLinks, type LinkMonitor, type LinkOps, type NftRunner, type RouteTable, type CommandRunner, type KernelRoute } from '../netlink/index.ts';
 import { configureHost } from '../plumbing/index.ts';
 import { BgpAgent, type BgpStatus } from '../bgp/index.ts';
 import type { HostModel } from '../../policy/index.ts';
@@ -64,7 +64,10 @@ export interface NodeOptions {
   reportingTTLSecs?: number;
   /** Overrides FelixConfiguration endpointReportingEnabled (default false). */
   endpointReportingEnabled?: boolean;
-  /** How often interface state is re-read for endpoint status (default 5 s). */
+  /**
+   * How often interface state is re-read for endpoint status: default 30 s with the real kernel,
+   * where `ip monitor link` events trigger a pass on every change, 5 s with fake links.
+   */
   endpointStatusPollMs?: number;
   /** Dataplane drift-repair period (default 90 s). */
   refreshIntervalMs?: number;
@@ -209,10 +212,20 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
       return dataplane.failing ? 'error' : 'ok';
     },
   });
+  // Interface events (real kernel only) drive endpoint status; polling is the fallback.
+  const realLinks = opts.shims?.links === undefined;
+  let linkMonitor: LinkMonitor | undefined;
   const configureEndpointReporting = (): void => {
+    const on = runtime.endpointReportingEnabled && !stopped;
+    if (on && realLinks && linkMonitor === undefined) {
+      linkMonitor = monitorLinks(runner.netns, () => endpointStatus.kick(), (e) => log.warn({ err: e.message }, 'ip monitor link failed'));
+    } else if (!on && linkMonitor !== undefined) {
+      linkMonitor.stop();
+      linkMonitor = undefined;
+    }
     endpointStatus.configure({
-      enabled: runtime.endpointReportingEnabled, delayMs: runtime.endpointReportingDelayMs,
-      ...(opts.endpointStatusPollMs !== undefined ? { pollMs: opts.endpointStatusPollMs } : {}),
+      enabled: on, delayMs: runtime.endpointReportingDelayMs,
+      pollMs: opts.endpointStatusPollMs ?? (realLinks ? 30_000 : 5000),
     });
   };
   let lastFelixRaw = '';
@@ -358,6 +371,7 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
       stopped = true;
       if (statusTimer !== undefined) clearInterval(statusTimer);
       await syncer.stop();
+      linkMonitor?.stop();
       await endpointStatus.stop();
       // Learned routes stay in the kernel (Calico/BIRD: graceful restart keeps forwarding while
       // the agent restarts); peers see a Cease and drop ours at once.
