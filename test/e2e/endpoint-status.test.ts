@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBackend, felixHostPrefix, workloadEndpointStatusKey, type Backend } from '../../src/datastore/index.ts';
 import { ResourceClient } from '../../src/api/index.ts';
+import { waitFor } from '../../src/datastore/conformance.ts';
 import { runNode, type RunningNode } from '../../src/agent/node/index.ts';
 import { ExecRunner } from '../../src/agent/netlink/index.ts';
 import { createNetns, deleteNetns, netnsSkipReason, nsExec, uniqueNetnsName } from '../helpers/netns.ts';
@@ -19,13 +20,6 @@ import { createNetns, deleteNetns, netnsSkipReason, nsExec, uniqueNetnsName } fr
 const skip = netnsSkipReason();
 const IFACE = 'cali0e2e5tatus0';
 
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > timeoutMs) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('endpoint status reporting on a real host namespace', { skip }, () => {
   const hostNs = uniqueNetnsName('esh');
@@ -82,26 +76,26 @@ describe('endpoint status reporting on a real host namespace', { skip }, () => {
       apiVersion: 'projectcalico.org/v3', kind: 'WorkloadEndpoint', metadata: { name: 'host1-openstack-vm1-eth0', namespace: 'default' },
       spec: { node: 'host1', orchestrator: 'openstack', workload: 'vm1', endpoint: 'eth0', interfaceName: IFACE, ipNetworks: ['192.0.2.10/32'], profiles: [] },
     });
-    await until('status up', async () => (await status()) === 'up');
+    await waitFor('status up', async () => (await status()) === 'up', 15_000);
     // Its rules are in the kernel by then (up = programmed).
     assert.match(nsExec(hostNs, ['nft', 'list', 'table', 'inet', 'weft']), new RegExp(IFACE));
 
     nsExec(wlNs, ['ip', 'link', 'set', 'eth0', 'down']);
-    await until('status down when the workload side goes down', async () => (await status()) === 'down');
+    await waitFor('status down when the workload side goes down', async () => (await status()) === 'down', 15_000);
     nsExec(wlNs, ['ip', 'link', 'set', 'eth0', 'up']);
-    await until('status up again', async () => (await status()) === 'up');
+    await waitFor('status up again', async () => (await status()) === 'up', 15_000);
 
     await client.delete({ kind: 'WorkloadEndpoint', name: 'host1-openstack-vm1-eth0', namespace: 'default' });
-    await until('key deleted with the endpoint', async () => (await status()) === undefined);
+    await waitFor('key deleted with the endpoint', async () => (await status()) === undefined, 15_000);
 
     // Re-create, then turn reporting off: this host's endpoint keys are removed.
     await client.create({
       apiVersion: 'projectcalico.org/v3', kind: 'WorkloadEndpoint', metadata: { name: 'host1-openstack-vm1-eth0', namespace: 'default' },
       spec: { node: 'host1', orchestrator: 'openstack', workload: 'vm1', endpoint: 'eth0', interfaceName: IFACE, ipNetworks: ['192.0.2.10/32'], profiles: [] },
     });
-    await until('status up', async () => (await status()) === 'up');
+    await waitFor('status up', async () => (await status()) === 'up', 15_000);
     const fc = await client.get('FelixConfiguration', 'default') as unknown as Record<string, unknown> & { spec: Record<string, unknown> };
     await client.replace({ ...fc, spec: { ...fc.spec, endpointReportingEnabled: false } });
-    await until('keys removed when reporting is turned off', async () => (await backend!.list(felixHostPrefix('host1'))).items.every((kv) => !kv.key.includes('/workload/')));
+    await waitFor('keys removed when reporting is turned off', async () => (await backend!.list(felixHostPrefix('host1'))).items.every((kv) => !kv.key.includes('/workload/')), 15_000);
   });
 });

@@ -34,9 +34,13 @@ export class ExecRunner implements CommandRunner {
   }
 
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    const full = this.netns === undefined ? [...argv] : ['ip', 'netns', 'exec', this.netns, ...argv];
-    return runArgv(full, opts);
+    return runArgv(inNetns(this.netns, argv), opts);
   }
+}
+
+/** `argv` as run inside `netns` (`ip netns exec`), or as is for the caller's own namespace. */
+export function inNetns(netns: string | undefined, argv: readonly string[]): string[] {
+  return netns === undefined ? [...argv] : ['ip', 'netns', 'exec', netns, ...argv];
 }
 
 export function runArgv(full: readonly string[], opts: RunOptions = {}): Promise<RunResult> {

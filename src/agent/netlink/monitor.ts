@@ -7,6 +7,7 @@
  * Events are coalesced per tick: a burst (a new veth emits several) gives one callback.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { inNetns } from './exec.ts';
 
 export interface LinkMonitor {
   stop(): void;
@@ -18,7 +19,7 @@ export function monitorLinks(netns: string | undefined, onChange: () => void, on
   let pending = false;
   let restartTimer: NodeJS.Timeout | undefined;
   let failures = 0;
-  const argv = netns === undefined ? ['ip', '-o', 'monitor', 'link'] : ['ip', 'netns', 'exec', netns, 'ip', '-o', 'monitor', 'link'];
+  const argv = inNetns(netns, ['ip', '-o', 'monitor', 'link']);
   const fire = (): void => {
     if (pending) return;
     pending = true;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { MemoryBackend, felixStatusKey, felixHostPrefix, workloadEndpointStatusKey } from '../../datastore/index.ts';
 import { ResourceClient } from '../../api/index.ts';
+import { waitFor } from '../../datastore/conformance.ts';
 import { FakeLinkOps, FakeNft, FakeRouteTable, RecordingRunner } from '../netlink/index.ts';
 import { parseAutodetectMethod, selectAddress, autodetectAddress } from './autodetect.ts';
 import { resolveNodeName, runNode } from './node.ts';
@@ -140,13 +141,6 @@ function freePort(): Promise<number> {
   });
 }
 
-async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > timeoutMs) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('runNode settings from FelixConfiguration', () => {
   test('reporting interval/TTL, health port and endpoint reporting follow FelixConfiguration at start and at run time', async () => {
@@ -180,27 +174,27 @@ describe('runNode settings from FelixConfiguration', () => {
         spec: { node: 'h1', orchestrator: 'openstack', workload: wl, endpoint: 'eth0', interfaceName: iface, ipNetworks: [], profiles: [] },
       });
       await client.create(mkWep('vm1', 'cali1234567890a'));
-      await until('vm1 up', async () => (await status('vm1')) === 'up');
+      await waitFor('vm1 up', async () => (await status('vm1')) === 'up', 10_000);
       await client.create(mkWep('vm2', 'cali2234567890a'));
-      await until('vm2 down (no interface yet)', async () => (await status('vm2')) === 'down');
+      await waitFor('vm2 down (no interface yet)', async () => (await status('vm2')) === 'down', 10_000);
       fl.links.set('cali2234567890a', { name: 'cali2234567890a', up: true, oper: 'UP', addresses: [] });
-      await until('vm2 up once its interface is', async () => (await status('vm2')) === 'up');
+      await waitFor('vm2 up once its interface is', async () => (await status('vm2')) === 'up', 10_000);
 
       // Dataplane failing → error; recovered → up again.
       nft.failNext = 1_000_000;
       await client.create(mkWep('vm3', 'cali3234567890a'));
-      await until('error while the dataplane fails', async () => (await status('vm1')) === 'error');
+      await waitFor('error while the dataplane fails', async () => (await status('vm1')) === 'error', 10_000);
       nft.failNext = 0;
-      await until('up after the dataplane recovers', async () => (await status('vm1')) === 'up', 20_000);
+      await waitFor('up after the dataplane recovers', async () => (await status('vm1')) === 'up', 20_000);
 
       // Run-time change: the health server moves, the lease changes, endpoint keys go away when disabled.
       const fc = await client.get('FelixConfiguration', 'default') as unknown as Record<string, unknown> & { spec: Record<string, unknown> };
       await client.replace({ ...fc, spec: { ...fc.spec, healthPort: p2, reportingTTL: '11s', endpointReportingEnabled: false } });
-      await until('health server on the new port', () => node.healthUrl === `http://127.0.0.1:${p2}`);
+      await waitFor('health server on the new port', () => node.healthUrl === `http://127.0.0.1:${p2}`, 10_000);
       assert.equal((await fetch(`${node.healthUrl}/liveness`)).status, 200);
       await assert.rejects(fetch(`http://127.0.0.1:${p1}/liveness`), 'the old port is closed');
-      await until('status key with the new lease', async () => (await backend.get(felixStatusKey('h1')))?.ttlSeconds === 11);
-      await until('endpoint keys removed', async () => (await backend.list(`${felixHostPrefix('h1')}workload/`)).items.length === 0);
+      await waitFor('status key with the new lease', async () => (await backend.get(felixStatusKey('h1')))?.ttlSeconds === 11, 10_000);
+      await waitFor('endpoint keys removed', async () => (await backend.list(`${felixHostPrefix('h1')}workload/`)).items.length === 0, 10_000);
       assert.equal(node.runtimeConfig.reportingIntervalSecs, 1);
     } finally {
       await node.stop();
