@@ -86,15 +86,21 @@ for(const p of ${JSON.stringify(PORTS)}){net.createServer(c=>c.end('ok')).listen
   });
 }
 
-interface Probe { dst: string; proto: 'tcp' | 'udp' | 'icmp'; port: number }
+/**
+ * `sport` is the probe's own source port (TCP/UDP) or echo identifier (ICMP), unique across the run:
+ * the model judges new flows, and a kernel that already tracks the same 5-tuple from an earlier set
+ * would rightly let it through as established (felix keeps established flows across policy
+ * changes). Random ephemeral ports collided now and then, which made this test flaky.
+ */
+interface Probe { dst: string; proto: 'tcp' | 'udp' | 'icmp'; port: number; sport: number }
 
 /** Runs all probes of one source concurrently in one Node process; true = answered. */
 function runProbes(ns: string, probes: Probe[]): boolean[] {
   const code = `const net=require('node:net'),dg=require('node:dgram'),{spawn}=require('node:child_process');const ps=JSON.parse(process.argv[1]);
 const one=(p)=>new Promise(res=>{let done=false;const fin=(ok)=>{if(!done){done=true;res(ok)}};setTimeout(()=>fin(false),900);
-if(p.proto==='tcp'){const c=net.connect({host:p.dst,port:p.port});c.on('data',()=>{fin(true);c.destroy()});c.on('error',()=>fin(false));setTimeout(()=>c.destroy(),950)}
-else if(p.proto==='udp'){const s=dg.createSocket('udp4');s.on('message',()=>{fin(true);s.close()});s.send('hi',p.port,p.dst);setTimeout(()=>{try{s.close()}catch{}},950)}
-else{const c=spawn('ping',['-c','1','-W','1','-n','-q',p.dst]);c.on('exit',(code)=>fin(code===0))}});
+if(p.proto==='tcp'){const c=net.connect({host:p.dst,port:p.port,localPort:p.sport});c.on('data',()=>{fin(true);c.destroy()});c.on('error',()=>fin(false));setTimeout(()=>c.destroy(),950)}
+else if(p.proto==='udp'){const s=dg.createSocket('udp4');s.on('message',()=>{fin(true);s.close()});s.bind(p.sport,()=>s.send('hi',p.port,p.dst));setTimeout(()=>{try{s.close()}catch{}},950)}
+else{const c=spawn('ping',['-c','1','-W','1','-n','-q','-e',String(p.sport),p.dst]);c.on('exit',(code)=>fin(code===0))}});
 Promise.all(ps.map(one)).then(r=>{console.log(JSON.stringify(r));process.exit(0)})`;
   const r = nsRun(ns, [process.execPath, '-e', code, JSON.stringify(probes)]);
   return JSON.parse(r.stdout.trim()) as boolean[];
@@ -128,6 +134,7 @@ describe('kernel ≡ model (random policies, real probes)', { skip: netnsSkipRea
       }
       dp = new Dataplane({ nft: new NftCli(hr), routes: new IpRouteTable(hr), refreshIntervalMs: 0 });
       let cases = 0;
+      let nextSport = 20_000;
       const mismatches: string[] = [];
       for (let s = 0; s < sets; s++) {
         const policies = randomPolicies(rnd);
@@ -142,10 +149,11 @@ describe('kernel ≡ model (random policies, real probes)', { skip: netnsSkipRea
           for (const dst of WLS) {
             if (dst === src) continue;
             for (const [proto, port] of [['icmp', 0], ['tcp', PORTS[0]], ['tcp', PORTS[1]], ['udp', PORTS[2]], ['tcp', PORTS[2]], ['udp', PORTS[0]]] as const) {
-              probes.push({ dst: dst.ip, proto, port });
+              const sport = nextSport++;
+              probes.push({ dst: dst.ip, proto, port, sport });
               const pkt = proto === 'icmp'
                 ? { src: src.ip, dst: dst.ip, protocol: 'ICMP', icmpType: 8, icmpCode: 0 }
-                : { src: src.ip, dst: dst.ip, protocol: proto.toUpperCase(), srcPort: 40000, dstPort: port };
+                : { src: src.ip, dst: dst.ip, protocol: proto.toUpperCase(), srcPort: sport, dstPort: port };
               const epOf = (name: string) => Object.values(model.endpoints).find((e) => e.iface === ifaces[name])!;
               const out = evaluateWorkload(model, epOf(src.name), 'egress', pkt).verdict === 'allow';
               const inn = evaluateWorkload(model, epOf(dst.name), 'ingress', pkt).verdict === 'allow';
@@ -156,7 +164,10 @@ describe('kernel ≡ model (random policies, real probes)', { skip: netnsSkipRea
           probes.forEach((p, i) => {
             cases++;
             if (got[i] !== expected[i]) {
-              mismatches.push(`set ${s} ${src.name}→${p.dst} ${p.proto}/${p.port}: kernel ${got[i] ? 'allow' : 'deny'}, model ${expected[i] ? 'allow' : 'deny'}\n  policies ${JSON.stringify(policies)}\n  profiles ${JSON.stringify(profiles)}`);
+              // What conntrack knew of this flow: an established entry explains a kernel allow.
+              const ct = nsRun(H, ['cat', '/proc/net/nf_conntrack']).stdout.split('\n')
+                .filter((l) => l.includes(`src=${src.ip} dst=${p.dst} `) && (p.proto === 'icmp' ? l.includes(`id=${p.sport} `) : l.includes(`sport=${p.sport} dport=${p.port} `)));
+              mismatches.push(`seed ${seed} set ${s} ${src.name}→${p.dst} ${p.proto}/${p.port}: kernel ${got[i] ? 'allow' : 'deny'}, model ${expected[i] ? 'allow' : 'deny'}\n  policies ${JSON.stringify(policies)}\n  profiles ${JSON.stringify(profiles)}\n  conntrack ${JSON.stringify(ct)}`);
             }
           });
         }
