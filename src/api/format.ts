@@ -189,6 +189,28 @@ export function toList(resources: readonly Resource[], opts: FormatOptions = {})
  *   separated by a blank line. No resources print nothing.
  * - `name`: `<kind>/<name>` per line (lower-case kind, as kubectl's `-o name`).
  */
+/**
+ * Strings that YAML 1.2's core schema reads as something else (`0o17`, `1e3`, `+5`), whose plain
+ * form YAML 1.1 would leave a string. Our own reader (manifest.ts) and most current tools use 1.2,
+ * calicoctl and kubectl (go-yaml v2) use 1.1: the output must mean the same text to both.
+ */
+const CORE_NON_STRING = new YAML.Schema({ schema: 'core' }).tags
+  .filter((t) => t.default === true && t.test instanceof RegExp)
+  .map((t) => t.test as RegExp);
+
+function toYaml(value: unknown): string {
+  // As calicoctl (JSON maps through Go's YAML 1.1 encoder): keys sorted at every level, list
+  // items not indented, and strings a YAML 1.1 reader would take for something else
+  // (timestamps, yes/no/on/off) quoted; and, beyond calicoctl, those a 1.2 reader would.
+  const doc = new YAML.Document(value, { version: '1.1', aliasDuplicateObjects: false, sortMapEntries: true });
+  YAML.visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && CORE_NON_STRING.some((re) => re.test(node.value as string))) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return doc.toString({ lineWidth: 0, indentSeq: false });
+}
+
 export function formatResources(resources: readonly Resource[], format: OutputFormat, opts: FormatOptions = {}): string {
   const single = resources.length === 1 && !opts.list;
   switch (format) {
@@ -196,13 +218,7 @@ export function formatResources(resources: readonly Resource[], format: OutputFo
       // As calicoctl (JSON maps through Go's YAML 1.1 encoder): keys sorted at every level, list
       // items not indented, and strings a YAML 1.1 reader would take for something else
       // (timestamps, yes/no/on/off) quoted.
-      return YAML.stringify(single ? resources[0] : toList(resources, opts), {
-        version: '1.1',
-        lineWidth: 0,
-        aliasDuplicateObjects: false,
-        sortMapEntries: true,
-        indentSeq: false,
-      });
+      return toYaml(single ? resources[0] : toList(resources, opts));
     case 'json':
       return JSON.stringify(single ? resources[0] : toList(resources, opts), null, 2) + '\n';
     case 'name':

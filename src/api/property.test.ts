@@ -94,6 +94,20 @@ describe('properties', () => {
     );
   });
 
+  test('regressions found by property runs: strings YAML 1.1 or 1.2 would read as numbers or booleans', () => {
+    // Seed -221755061 found label key "0o0" printed plain (a 1.1 string) and read back as the
+    // 1.2 octal 0: the label became "0". Every such text now round-trips, as a key and a value.
+    const tricky = ['0o0', '0o17', '0x1f', '1e3', '1.5', '08', '0b1', 'yes', 'no', 'on', 'off', 'y', 'true', 'null', '2001-12-14'];
+    const labels = Object.fromEntries(tricky.map((t, i) => [t, tricky[(i + 1) % tricky.length]!]));
+    const pool = (name: string) => validOnce({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name, labels }, spec: { cidr: '198.51.100.0/24' } });
+    const once = pool('00');
+    const again = validateAll(parseManifests(formatResources([once, pool('0')], 'yaml'), 'p'));
+    assert.deepEqual(again[0], once);
+    assert.deepEqual(again[0]!.metadata.labels, labels);
+    // What a YAML 1.1 reader (calicoctl, kubectl: go-yaml v2) makes of the same text.
+    assert.deepEqual(YAML.parse(formatResources([once], 'yaml'), { version: '1.1' }).metadata.labels, labels);
+  });
+
   test('arbitrary text only ever yields documents or ERR_PARSE / ERR_VALIDATION', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 200 }), (text) => {
