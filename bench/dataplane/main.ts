@@ -17,8 +17,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
-import { ExecRunner, IpLinkOps, IpRouteTable, NftCli, type NftJsonObject, type NftRunner } from '../../src/agent/netlink/index.ts';
-import { plumbWorkload } from '../../src/agent/plumbing/index.ts';
+import { ExecRunner, IpLinkOps, IpRouteTable, NftCli, monitorLinks, type NftJsonObject, type NftRunner } from '../../src/agent/netlink/index.ts';
+import { hostInterfaceName, plumbWorkload } from '../../src/agent/plumbing/index.ts';
 import { Dataplane, defaultDpConfig, type DataplaneModel, type DpPolicy, type DpWorkloadEndpoint } from '../../src/agent/dataplane/index.ts';
 
 function arg(name: string, def: number): number {
@@ -29,6 +29,7 @@ const ENDPOINTS = arg('endpoints', 250);
 const POLICIES = arg('policies', 1000);
 const IPERF_SECS = arg('iperf-secs', 5);
 const IPERF_ROUNDS = arg('iperf-rounds', 5);
+const LATE = arg('late', 20);
 const TAG = `wb${process.pid.toString(36)}`;
 const H = `${TAG}h`;
 const U = `${TAG}u`;
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
 
 
   const nft = new TimedNft(new NftCli(hr));
-  const dp = new Dataplane({ nft, routes: new IpRouteTable(hr), refreshIntervalMs: 0 });
+  const dp = new Dataplane({ nft, routes: new IpRouteTable(hr), links: hostLinks, refreshIntervalMs: 0 });
   const eps = new Map<string, DpWorkloadEndpoint>([['client', endpoint(clientIf, CLIENT_IP, 9999)]]);
   dp.update(buildModel(new Map(eps)));
   dp.setInSync();
@@ -184,6 +185,38 @@ async function main(): Promise<void> {
     if (dp.lastReport !== undefined) applyMs.push(dp.lastReport.ms);
     if ((i + 1) % 50 === 0) process.stderr.write(`${i + 1} endpoints: last latency ${latencies.at(-1)!.toFixed(1)} ms\n`);
   }
+
+  // Endpoint stored before its interface exists (Docker: CreateEndpoint, then Join creates the
+  // veth): the /32 route cannot go in until the veth appears. With the link monitor the agent
+  // retries on the netlink event; without it, on the dataplane's timed retry (500 ms). Alternated,
+  // measured from the start of plumbing (veth create, addresses, routes inside) to the first reply.
+  const lateWith: number[] = [];
+  const lateWithout: number[] = [];
+  const plumbMs: number[] = [];
+  for (let k = 0; k < LATE; k++) {
+    const i = ENDPOINTS + k;
+    const withMonitor = k % 2 === 0;
+    const monitor = withMonitor ? monitorLinks(H, () => dp.linksChanged()) : undefined;
+    if (monitor !== undefined) await new Promise((r) => setTimeout(r, 100)); // `ip monitor` subscribed
+    netns(wlNs(i));
+    eps.set(`ep${i}`, endpoint(hostInterfaceName(wlNs(i)), ipFor(i), i));
+    dp.update(buildModel(new Map(eps)));
+    await dp.flush();
+    const ping = spawn('ip', ['netns', 'exec', CLIENT, 'ping', '-D', '-n', '-i', '0.002', '-w', '6', ipFor(i)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    children.push(ping);
+    await new Promise((r) => setTimeout(r, 30));
+    const reply = firstReply(ping);
+    const start = performance.timeOrigin + performance.now();
+    await plumb(wlNs(i), ipFor(i));
+    plumbMs.push(performance.timeOrigin + performance.now() - start);
+    try {
+      (withMonitor ? lateWith : lateWithout).push((await reply) - start);
+    } finally {
+      ping.kill('SIGKILL');
+      monitor?.stop();
+    }
+  }
+  if (LATE > 0) process.stderr.write(`interface after endpoint: p50 ${pct(lateWith, 50).toFixed(1)} ms with link events, ${pct(lateWithout, 50).toFixed(1)} ms without\n`);
 
   // Throughput, alternating rounds so machine-load drift hits every variant alike: (1) the full
   // ruleset; (2) Weft's table removed (no rules at all: the machine's limit); (3) a one-rule table
@@ -229,6 +262,12 @@ async function main(): Promise<void> {
     },
     /** Whole apply per endpoint add (render + diff + nft transaction ∥ routes). */
     applyMs: { p50: r1(pct(applyMs, 50)), p99: r1(pct(applyMs, 99)), at250p50: r1(pct(applyMs.slice(200), 50)) },
+    /** Endpoint stored first, veth created after: plumbing start → first reply. */
+    interfaceAfterEndpointMs: LATE > 0 ? {
+      withLinkEvents: { p50: r1(pct(lateWith, 50)), max: r1(Math.max(...lateWith)) },
+      timedRetryOnly: { p50: r1(pct(lateWithout, 50)), max: r1(Math.max(...lateWithout)) },
+      plumbingP50: r1(pct(plumbMs, 50)),
+    } : null,
     nftTransactionMs: {
       initial: r1(tx[0]?.ms ?? NaN),
       at1: r1(txAt(1) ?? NaN), at50: r1(txAt(50) ?? NaN), at100: r1(txAt(100) ?? NaN), at250: r1(txAt(250) ?? NaN),

@@ -79,6 +79,33 @@ describe('Dataplane driver (fakes)', () => {
     await dp.stop();
   });
 
+  test('a route waiting for a missing interface is retried on a link event, not only by the timer', async () => {
+    const routes = new FakeRouteTable();
+    routes.missingDevices.add('cali0000000web');
+    // A retry timer far beyond the test: only linksChanged() can get the route in.
+    const dp = new Dataplane({ nft: new FakeNft(), routes, refreshIntervalMs: 0, retryMinMs: 600_000 });
+    dp.setInSync();
+    dp.update(sampleModel());
+    await dp.flush();
+    assert.equal(routes.routes.has('192.0.2.2/32'), false);
+    const applies = dp.applies;
+    // Bounded so that a linksChanged() that does nothing fails an assertion instead of hanging.
+    const settle = (): Promise<unknown> => Promise.race([dp.flush(), new Promise((r) => setTimeout(r, 5000))]);
+    dp.linksChanged(); // some other interface: the device is still missing
+    await settle();
+    assert.equal(routes.routes.has('192.0.2.2/32'), false);
+    routes.missingDevices.delete('cali0000000web');
+    dp.linksChanged();
+    await settle();
+    assert.equal(routes.routes.get('192.0.2.2/32')?.dev, 'cali0000000web', 'the route went in on the link event');
+    assert.equal(dp.applies, applies + 2);
+    // Nothing waiting: a link event costs no apply.
+    dp.linksChanged();
+    await dp.flush();
+    assert.equal(dp.applies, applies + 2);
+    await dp.stop();
+  });
+
   test('workload interface sysctls are applied once the interface exists', async () => {
     const links = new FakeLinkOps();
     const dp = new Dataplane({ nft: new FakeNft(), routes: new FakeRouteTable(), links, refreshIntervalMs: 0 });

@@ -60,6 +60,21 @@ export class Dataplane {
   #refreshTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #sysctlDone = new Set<string>();
+  /**
+   * Interfaces that may carry a workload's route: admin up and operationally UP (or UNKNOWN, as
+   * tun/tap devices report). felix's route table programs routes only for interfaces in that state:
+   * a veth whose workload side is not up yet has no configured address behind it, and a route there
+   * makes the host ARP into the void (a failed neighbour entry then costs a second per retry).
+   * undefined = not known (no LinkOps, or the listing failed): routes are not held back.
+   */
+  #usableIfaces: Set<string> | undefined;
+  #linksStale = true;
+  /** Interfaces of the model already re-listed for since they appeared (one listing each). */
+  #ifacesChecked = new Set<string>();
+  /** The model's kernel routes, before holding back those of unusable interfaces. */
+  #modelRoutes: KernelRoute[] = [];
+  #heldRoutes = 0;
+  #heldRetries = 0;
   readonly #renderCache = new RenderCache();
   #waiters: (() => void)[] = [];
   #lastReport: ApplyReport | undefined;
@@ -103,6 +118,7 @@ export class Dataplane {
   update(model: DataplaneModel): void {
     this.#model = model;
     this.#modelDirty = true;
+    this.#heldRetries = 0;
     this.#schedule();
   }
 
@@ -124,10 +140,63 @@ export class Dataplane {
     this.#schedule();
   }
 
+  /**
+   * An interface appeared or changed (the link monitor's netlink events, as felix's ifacemonitor
+   * feeds its route and sysctl managers). Work waiting for a missing interface (a workload's /32
+   * route, its sysctls) is retried now rather than at the next timed retry, which matters when the
+   * endpoint is stored before its veth exists (Docker's CreateEndpoint comes before Join).
+   * A failure back-off is left alone.
+   */
+  linksChanged(): void {
+    this.#linksStale = true;
+    this.#heldRetries = 0;
+    if (this.#stopped || !this.#inSync || this.#failures > 0) return;
+    // Re-evaluated even when nothing waits: an interface that went down loses its route.
+    if (!this.#routeMgr.dirty && !this.#sysctlsPending() && this.#links === undefined) return;
+    if (this.#retryTimer !== undefined) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
+    this.#schedule();
+  }
+
+  /**
+   * Re-lists links when a link event (or a resync) made the known state stale, or when the model
+   * names an interface not known to be usable that has not been looked for yet. True = re-listed.
+   */
+  async #refreshLinks(): Promise<boolean> {
+    if (this.#links === undefined) return false;
+    let need = this.#linksStale;
+    const devs = new Set<string>();
+    for (const r of this.#modelRoutes) if (r.dev !== undefined) devs.add(r.dev);
+    for (const d of this.#ifacesChecked) if (!devs.has(d)) this.#ifacesChecked.delete(d);
+    if (!need && this.#usableIfaces !== undefined) {
+      for (const d of devs) if (!this.#usableIfaces.has(d) && !this.#ifacesChecked.has(d)) { need = true; break; }
+    }
+    if (!need) return false;
+    this.#linksStale = false;
+    for (const d of devs) this.#ifacesChecked.add(d);
+    try {
+      const links = await this.#links.listLinks();
+      this.#usableIfaces = new Set(links.filter((l) => l.up && (l.oper === undefined || l.oper === 'UP' || l.oper === 'UNKNOWN')).map((l) => l.name));
+    } catch (e) {
+      this.#log.warn({ err: (e as Error).message }, 'cannot list links; workload routes are programmed without checking interface state');
+      this.#usableIfaces = undefined;
+    }
+    return true;
+  }
+
+  #sysctlsPending(): boolean {
+    if (this.#links === undefined) return false;
+    for (const ep of this.#model.endpoints.values()) if (!this.#sysctlDone.has(ep.interfaceName)) return true;
+    return false;
+  }
+
   /** Re-read the kernel and repair drift on the next apply. */
   resync(): void {
     this.#nftMgr.markForResync();
     this.#routeMgr.markForResync();
+    this.#linksStale = true;
     this.#sysctlDone.clear();
     this.#schedule();
   }
@@ -198,11 +267,22 @@ export class Dataplane {
         this.#schedule();
       }, this.#retryMin * 5);
       this.#retryTimer.unref();
+    } else if (!this.#stopped && this.#heldRoutes > 0 && this.#retryTimer === undefined) {
+      // Routes held for interfaces that are not up: link events normally bring them in; this
+      // backed-off re-check covers a missing or dead link monitor.
+      const delay = Math.min(30_000, this.#retryMin * 5 * 2 ** Math.min(this.#heldRetries++, 6));
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.#linksStale = true;
+        this.#schedule();
+      }, delay);
+      this.#retryTimer.unref();
     }
   }
 
   async #applyOnce(): Promise<void> {
     const started = performance.now();
+    let routesChanged = false;
     if (this.#modelDirty) {
       this.#modelDirty = false;
       this.#nftMgr.setDesired(renderTable(this.#model, this.#renderCache));
@@ -211,7 +291,15 @@ export class Dataplane {
         const k = kernelRouteFor(r);
         if (k !== undefined) modelRoutes.push(k);
       }
-      this.#routeMgr.setSource('model', modelRoutes);
+      this.#modelRoutes = modelRoutes;
+      routesChanged = true;
+    }
+    if (await this.#refreshLinks()) routesChanged = true;
+    if (routesChanged) {
+      const usable = this.#usableIfaces;
+      const routes = usable === undefined ? this.#modelRoutes : this.#modelRoutes.filter((r) => r.dev === undefined || usable.has(r.dev));
+      this.#heldRoutes = this.#modelRoutes.length - routes.length;
+      this.#routeMgr.setSource('model', routes);
     }
     // nftables and routes in parallel (felix applies routes and iptables concurrently): a route that
     // lands before its endpoint's rules is harmless because unknown workload interfaces fail closed.

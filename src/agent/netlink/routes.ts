@@ -115,6 +115,8 @@ export class FakeRouteTable implements RouteTable {
   readonly protocol: number;
   readonly routes = new Map<string, KernelRoute>();
   readonly ops: string[] = [];
+  /** Devices that do not exist (yet): a route through one fails as `ip route` does (ENODEV). */
+  readonly missingDevices = new Set<string>();
 
   constructor(protocol = WEFT_ROUTE_PROTO) {
     this.protocol = protocol;
@@ -125,6 +127,7 @@ export class FakeRouteTable implements RouteTable {
   }
 
   replace(r: KernelRoute): Promise<void> {
+    if (r.dev !== undefined && this.missingDevices.has(r.dev)) return Promise.reject(new Error(`Cannot find device "${r.dev}"`));
     this.ops.push(`replace ${routeArgs(r).join(' ')}`);
     this.routes.set(r.dst, { ...r });
     return Promise.resolve();

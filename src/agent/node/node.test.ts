@@ -78,15 +78,27 @@ describe('runNode (memory datastore, fake kernel)', () => {
       assert.match(metrics, /weft_dataplane_apply_seconds_count/);
       assert.match(metrics, /weft_felix_in_sync 1/);
 
-      // A workload endpoint on this host flows through calc graph → dataplane.
+      // A workload endpoint on this host flows through calc graph → dataplane. Its veth exists but
+      // the workload side is not up yet: rules go in, the route waits for the interface (felix).
+      fl.links.set('cali1234567890a', { name: 'cali1234567890a', up: true, oper: 'LOWERLAYERDOWN', addresses: [] });
       await client.create({
         apiVersion: 'projectcalico.org/v3', kind: 'WorkloadEndpoint',
         metadata: { name: 'h1-weft-w1-eth0', namespace: 'default' },
         spec: { node: 'h1', orchestrator: 'weft', workload: 'w1', endpoint: 'eth0', interfaceName: 'cali1234567890a', ipNetworks: ['192.0.2.7/32'], profiles: [] },
       });
+      for (let i = 0; i < 200 && !nft.scripts.some((s) => s.includes('fw-cali1234567890a')); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(nft.scripts.some((s) => s.includes('fw-cali1234567890a')));
+      await node.dataplane.flush();
+      assert.equal(routes.routes.get('192.0.2.7/32'), undefined, 'no route while the interface is not up');
+      fl.links.get('cali1234567890a')!.oper = 'UP';
+      node.dataplane.linksChanged(); // what the link monitor does on the netlink event
       for (let i = 0; i < 200 && !routes.routes.has('192.0.2.7/32'); i++) await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(routes.routes.get('192.0.2.7/32'), { dst: '192.0.2.7/32', type: 'unicast', dev: 'cali1234567890a', scope: 'link' });
-      assert.ok(nft.scripts.some((s) => s.includes('fw-cali1234567890a')));
+      // The interface goes down: its route goes with it (the kernel keeps a linkdown route).
+      fl.links.get('cali1234567890a')!.oper = 'DOWN';
+      node.dataplane.linksChanged();
+      for (let i = 0; i < 200 && routes.routes.has('192.0.2.7/32'); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(routes.routes.get('192.0.2.7/32'), undefined, 'route removed when the interface went down');
     } finally {
       await node.stop();
     }

@@ -212,17 +212,20 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
       return dataplane.failing ? 'error' : 'ok';
     },
   });
-  // Interface events (real kernel only) drive endpoint status; polling is the fallback.
+  // Interface events (real kernel only) drive the dataplane's waiting routes/sysctls and endpoint
+  // status; timed retries and polling are the fallback.
   const realLinks = opts.shims?.links === undefined;
+  // Started at the first in-sync (nothing waits for an interface before then).
   let linkMonitor: LinkMonitor | undefined;
+  const startLinkMonitor = (): void => {
+    if (!realLinks || linkMonitor !== undefined || stopped) return;
+    linkMonitor = monitorLinks(runner.netns, () => {
+      dataplane.linksChanged();
+      endpointStatus.kick();
+    }, (e) => log.warn({ err: e.message }, 'ip monitor link failed'));
+  };
   const configureEndpointReporting = (): void => {
     const on = runtime.endpointReportingEnabled && !stopped;
-    if (on && realLinks && linkMonitor === undefined) {
-      linkMonitor = monitorLinks(runner.netns, () => endpointStatus.kick(), (e) => log.warn({ err: e.message }, 'ip monitor link failed'));
-    } else if (!on && linkMonitor !== undefined) {
-      linkMonitor.stop();
-      linkMonitor = undefined;
-    }
     endpointStatus.configure({
       enabled: on, delayMs: runtime.endpointReportingDelayMs,
       pollMs: opts.endpointStatusPollMs ?? (realLinks ? 30_000 : 5000),
@@ -268,6 +271,7 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
           // Endpoint status only once the endpoint set is complete: a resync against a partial
           // set would delete the keys of endpoints not seen yet.
           configureEndpointReporting();
+          startLinkMonitor();
         }
       }
     },
@@ -359,10 +363,7 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
       await listen(runtime.health).catch((e: unknown) => log.error({ err: (e as Error).message, health: runtime.health }, 'cannot start the health server'));
     });
   }
-  // At start-up a port that cannot be bound is fatal, as for felix: the operator asked for it.
-  if (runtime.health !== false) await listen(runtime.health);
-
-  return {
+  const handle: RunningNode = {
     nodeName, ipv4Address, ipv6Address, dataplane, graph, registry, ready, bgpStatus, endpointStatus,
     get healthUrl() { return healthUrl; },
     get runtimeConfig() { return runtime; },
@@ -382,6 +383,17 @@ export async function runNode(opts: NodeOptions): Promise<RunningNode> {
       if (ownsBackend) await backend.close();
     },
   };
+  // At start-up a port that cannot be bound is fatal, as for felix: the operator asked for it.
+  // Everything started so far (syncer, timers, the link monitor's child) is stopped first.
+  if (runtime.health !== false) {
+    try {
+      await listen(runtime.health);
+    } catch (e) {
+      await handle.stop();
+      throw e;
+    }
+  }
+  return handle;
 }
 
 async function retryWhileUnreachable<T>(log: Logger, timeoutMs: number, fn: () => Promise<T>): Promise<T> {

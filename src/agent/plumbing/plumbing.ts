@@ -101,14 +101,16 @@ export async function plumbWorkload(deps: PlumbDeps, spec: PlumbSpec): Promise<P
     await applyWorkloadSysctls(host, hostIf, v6.length > 0);
     await host.setUp(hostIf);
 
-    // Workload side.
+    // Workload side. Addresses before the link comes up: the host side turns operationally UP
+    // with it, and that is when the agent installs the host route (felix does the same), so the
+    // host's first ARP for the workload must find the address there.
     if (v6.length > 0) {
       await workload.sysctl('net/ipv6/conf/all/disable_ipv6', '0');
       await workload.sysctl(`net/ipv6/conf/${ctrIf}/accept_dad`, '0');
     }
-    await workload.setUp(ctrIf);
     for (const a of v4) await workload.addAddress(ctrIf, a);
     for (const a of v6) await workload.addAddress(ctrIf, a, { nodad: true });
+    await workload.setUp(ctrIf);
     if (v4.length > 0) {
       await workload.routeReplace([GATEWAY_V4, 'dev', ctrIf, 'scope', 'link']);
       await workload.routeReplace(['default', 'via', GATEWAY_V4, 'dev', ctrIf]);
