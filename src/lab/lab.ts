@@ -255,6 +255,43 @@ export async function provision(state: LabState, loaded: LoadedTopology, backend
     writeState(state);
   }
   await waitProgrammed(state, opts.readyTimeoutMs ?? 60_000);
+  if (state.bgp !== false) await waitMeshEstablished(state, opts.readyTimeoutMs ?? 60_000);
+}
+
+/** One agent's `/bgp/peers` (health port 9099, reachable only inside its namespace). */
+async function agentBgpPeers(h: LabHostState): Promise<{ state: string; peerNode?: string; source?: string; address: string }[] | undefined> {
+  const code = "fetch('http://127.0.0.1:9099/bgp/peers').then((r) => r.text()).then((t) => process.stdout.write(t), () => process.exit(1))";
+  const r = await runArgv(['ip', 'netns', 'exec', h.ns, process.execPath, '-e', code], { allowFail: true });
+  if (r.code !== 0) return undefined;
+  try {
+    return (JSON.parse(r.stdout) as { peers?: { state: string; peerNode?: string; source?: string; address: string }[] }).peers ?? [];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The node-to-node mesh is up: every mesh session of every agent is Established. Without this a
+ * lab was "up" while its hosts had no routes to each other yet: the first connect of the side
+ * that initiates can find the other agent not listening yet, and the retry comes 5 s later
+ * (ConnectRetryTimer), so traffic started right after `lab up` was lost for seconds.
+ * Sessions with explicit BGPPeers (routers, external speakers) are not waited for.
+ */
+export async function waitMeshEstablished(state: LabState, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const waiting: string[] = [];
+    for (const h of state.hosts) {
+      const peers = await agentBgpPeers(h);
+      if (peers === undefined) { waiting.push(`${h.name} (status not available)`); continue; }
+      for (const p of peers) if (p.source === undefined && p.state !== 'established') waiting.push(`${h.name}→${p.peerNode ?? p.address} (${p.state})`);
+    }
+    if (waiting.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new WeftError(ErrorCodes.TIMEOUT, `lab ${state.name}: BGP mesh not established after ${timeoutMs} ms: ${waiting.join(', ')}`, { hint: `see agent logs in ${state.stateDir}` });
+    }
+    await sleep(200);
+  }
 }
 
 /** Entry of the `_provision` child (etcd labs): runs inside the underlay namespace. */
