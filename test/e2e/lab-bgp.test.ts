@@ -11,14 +11,12 @@ import { skipUnlessAllowed } from '../helpers/skip.ts';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labDown, labUp, loadTopologyText, stopAgent, type LabState } from '../../src/lab/index.ts';
+import { stopAgent } from '../../src/lab/index.ts';
 import { SqliteBackend } from '../../src/datastore/index.ts';
 import { ResourceClient } from '../../src/api/index.ts';
-import { listNetns, netnsSkipReason, nsExec, ping, which } from '../helpers/netns.ts';
+import { withLab } from '../helpers/lab.ts';
+import { netnsSkipReason, nsExec, ping, which } from '../helpers/netns.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -65,12 +63,7 @@ function blockOf(addr: string): string {
 
 describe('lab e2e: BGP mesh, route reflector, agent loss', { skip: netnsSkipReason() }, () => {
   test('three hosts over BGP', { timeout: 600_000 }, async () => {
-    const name = `b${process.pid.toString(36)}`.slice(0, 12);
-    const stateRoot = mkdtempSync(join(tmpdir(), 'weft-lab-bgp-'));
-    try {
-      const s: LabState = await labUp(loadTopologyText(TOPOLOGY(name)), { stateRoot, readyTimeoutMs: 90_000 });
-      const host = (n: string): LabState['hosts'][number] => s.hosts.find((h) => h.name === n)!;
-      const wl = (n: string): LabState['workloads'][number] => s.workloads.find((w) => w.name === n)!;
+    await withLab(`b${process.pid.toString(36)}`.slice(0, 12), TOPOLOGY, { dumpLogsOf: ['h1', 'h2', 'h3'] }, async ({ state: s, host, wl }) => {
       const addr = (n: string): string => wl(n).ipv4[0]!.split('/')[0]!;
       const underlay = (n: string): string => host(n).ip.split('/')[0]!;
       const pairs = [['w1', 'w2'], ['w1', 'w3'], ['w2', 'w1'], ['w2', 'w3'], ['w3', 'w1'], ['w3', 'w2']] as const;
@@ -145,19 +138,7 @@ describe('lab e2e: BGP mesh, route reflector, agent loss', { skip: netnsSkipReas
       await eventually('h3\'s block gone from h1 and h2', () => !hasVia('h1', 'h3') && !hasVia('h2', 'h3'), 150_000, routesDetail);
       assert.ok(hasVia('h2', 'h1') && hasVia('h1', 'h2'), `h1 ⇄ h2 routes stay:\n${routesDetail()}`);
       await eventually('w1 → w2 still', () => ping(wl('w1').ns, addr('w2')));
-    } catch (e) {
-      // Agent logs (warnings and errors) make a failure here diagnosable after the lab is gone.
-      for (const f of ['h1', 'h2', 'h3']) {
-        const log = join(stateRoot, name, `${f}.log`);
-        const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => /"level":(40|50|60)/.test(l)) : [];
-        process.stderr.write(`--- ${f} warnings/errors (last 20)\n${lines.slice(-20).join('\n')}\n`);
-      }
-      throw e;
-    } finally {
-      await labDown(name, { stateRoot });
-      rmSync(stateRoot, { recursive: true, force: true });
-      assert.deepEqual(listNetns(`weft-${name}-`), [], 'lab left namespaces behind');
-    }
+    });
   });
 });
 
@@ -166,10 +147,7 @@ const ROUTER_BIN = { bird: 'bird', frr: 'vtysh', gobgp: 'gobgpd' } as const;
 describe('lab e2e: top-of-rack router (BGPPeer peerIP) for each daemon', { skip: netnsSkipReason() }, () => {
   for (const kind of ['bird', 'frr', 'gobgp'] as const) {
     test(`${kind} as an eBGP ToR`, { timeout: 300_000, skip: which(ROUTER_BIN[kind]) ? false : skipUnlessAllowed(`${ROUTER_BIN[kind]} not installed`) }, async () => {
-      const name = `t${kind[0]}${process.pid.toString(36)}`.slice(0, 12);
-      const stateRoot = mkdtempSync(join(tmpdir(), 'weft-lab-tor-'));
-      try {
-        const s: LabState = await labUp(loadTopologyText(`
+      await withLab(`t${kind[0]}${process.pid.toString(36)}`.slice(0, 12), (name) => `
 name: ${name}
 hosts: [{name: h1, asNumber: 64512}, {name: h2, asNumber: 64513}]
 pools: [{cidr: 198.51.100.0/24, blockSize: 26}]
@@ -180,9 +158,7 @@ resources:
 workloads:
   - {name: w1, host: h1}
   - {name: w2, host: h2}
-`), { stateRoot, readyTimeoutMs: 90_000 });
-        const h = (n: string): LabState['hosts'][number] => s.hosts.find((x) => x.name === n)!;
-        const w = (n: string): LabState['workloads'][number] => s.workloads.find((x) => x.name === n)!;
+`, {}, async ({ state: s, host: h, wl: w }) => {
         const addr = (n: string): string => w(n).ipv4[0]!.split('/')[0]!;
         assert.equal(s.routers?.[0]?.ip, '198.18.0.201/24');
         const detail = (): string => `${bgpRoutes(h('h1').ns)}\n${bgpRoutes(h('h2').ns)}\n${JSON.stringify(nodeStatus(h('h1').ns)?.peers ?? null)}`;
@@ -198,11 +174,7 @@ workloads:
           await eventually('w1 → w2 through tor1', () => ping(w('w1').ns, addr('w2')));
           await eventually('w2 → w1 through tor1', () => ping(w('w2').ns, addr('w1')));
         }
-      } finally {
-        await labDown(name, { stateRoot });
-        rmSync(stateRoot, { recursive: true, force: true });
-        assert.deepEqual(listNetns(`weft-${name}-`), [], 'lab left namespaces behind');
-      }
+      });
     });
   }
 });

@@ -16,15 +16,13 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LAB_DEFAULT_POOL6, labDown, labUp, loadTopologyText, type LabState } from '../../src/lab/index.ts';
+import { LAB_DEFAULT_POOL6 } from '../../src/lab/index.ts';
 import { SqliteBackend } from '../../src/datastore/index.ts';
 import { ResourceClient } from '../../src/api/index.ts';
 import { canonicalCIDR, cidrContainsIP, parseCIDR, parseIP } from '../../src/lib/ip.ts';
-import { listNetns, netnsSkipReason, nsExec, ping } from '../helpers/netns.ts';
+import { withLab } from '../helpers/lab.ts';
+import { netnsSkipReason, nsExec, ping } from '../helpers/netns.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const POOL4 = '192.0.2.0/24';
@@ -92,22 +90,9 @@ function nodePeers(hostNs: string): PeerJson[] | undefined {
   }
 }
 
-function dumpLogs(stateRoot: string, name: string, hosts: string[]): void {
-  for (const h of hosts) {
-    const log = join(stateRoot, name, `${h}.log`);
-    const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => /"level":(40|50|60)/.test(l)) : [];
-    process.stderr.write(`--- ${h} warnings/errors (last 20)\n${lines.slice(-20).join('\n')}\n`);
-  }
-}
-
 describe('lab e2e: dual stack (IPv6 underlay, IPv6 auto-assign)', { skip: netnsSkipReason() }, () => {
   test('BGP mode: addresses, per-family sessions, routes, ping -6, policy on IPv6', { timeout: 400_000 }, async () => {
-    const name = `v${process.pid.toString(36)}`.slice(0, 12);
-    const stateRoot = mkdtempSync(join(tmpdir(), 'weft-lab-v6-'));
-    try {
-      const s: LabState = await labUp(loadTopologyText(BGP_TOPOLOGY(name)), { stateRoot, readyTimeoutMs: 90_000 });
-      const host = (n: string): LabState['hosts'][number] => s.hosts.find((h) => h.name === n)!;
-      const wl = (n: string): LabState['workloads'][number] => s.workloads.find((w) => w.name === n)!;
+    await withLab(`v${process.pid.toString(36)}`.slice(0, 12), BGP_TOPOLOGY, { dumpLogsOf: ['h1', 'h2'] }, async ({ name, stateRoot, state: s, host, wl }) => {
       const v4 = (n: string): string => plain(wl(n).ipv4[0]!);
       const v6 = (n: string): string => plain(wl(n).ipv6[0]!);
 
@@ -190,23 +175,11 @@ describe('lab e2e: dual stack (IPv6 underlay, IPv6 auto-assign)', { skip: netnsS
       await eventually('bad → web IPv6 same host after policy removal', () => ping(wl('w2').ns, v6('w1')));
       await eventually('bad → web IPv6 across hosts after policy removal', () => ping(wl('w4').ns, v6('w1')));
       await eventually('bad → web IPv4 after policy removal', () => ping(wl('w2').ns, v4('w1')));
-    } catch (e) {
-      dumpLogs(stateRoot, name, ['h1', 'h2']);
-      throw e;
-    } finally {
-      await labDown(name, { stateRoot });
-      rmSync(stateRoot, { recursive: true, force: true });
-      assert.deepEqual(listNetns(`weft-${name}-`), [], 'lab left namespaces behind');
-    }
+    });
   });
 
   test('flat mode (bgp: false): dual stack inferred from ip6, default IPv6 pool, routes via node IPv6 addresses', { timeout: 300_000 }, async () => {
-    const name = `f${process.pid.toString(36)}`.slice(0, 12);
-    const stateRoot = mkdtempSync(join(tmpdir(), 'weft-lab-v6f-'));
-    try {
-      const s: LabState = await labUp(loadTopologyText(FLAT_TOPOLOGY(name)), { stateRoot, readyTimeoutMs: 90_000 });
-      const host = (n: string): LabState['hosts'][number] => s.hosts.find((h) => h.name === n)!;
-      const wl = (n: string): LabState['workloads'][number] => s.workloads.find((w) => w.name === n)!;
+    await withLab(`f${process.pid.toString(36)}`.slice(0, 12), FLAT_TOPOLOGY, { dumpLogsOf: ['h1', 'h2'] }, async ({ state: s, host, wl }) => {
       assert.equal(s.ipv6, true, 'a workload ip6 makes the lab dual stack');
       assert.equal(s.bgp, false);
       assert.equal(plain(wl('w1').ipv6[0]!), '2001:db8:1::2');
@@ -219,13 +192,6 @@ describe('lab e2e: dual stack (IPv6 underlay, IPv6 auto-assign)', { skip: netnsS
       await eventually('w1 → w2 ping -6', () => ping(wl('w1').ns, plain(wl('w2').ipv6[0]!)), 60_000, detail);
       await eventually('w2 → w1 ping -6', () => ping(wl('w2').ns, '2001:db8:1::2'), 60_000, detail);
       await eventually('w2 → w1 ping (IPv4)', () => ping(wl('w2').ns, plain(wl('w1').ipv4[0]!)), 60_000, detail);
-    } catch (e) {
-      dumpLogs(stateRoot, name, ['h1', 'h2']);
-      throw e;
-    } finally {
-      await labDown(name, { stateRoot });
-      rmSync(stateRoot, { recursive: true, force: true });
-      assert.deepEqual(listNetns(`weft-${name}-`), [], 'lab left namespaces behind');
-    }
+    });
   });
 });
