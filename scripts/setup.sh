@@ -7,12 +7,14 @@ ROOT=$PWD
 NODE_VERSION=24.21.0
 # Runtime: iproute2, nftables, iputils-ping. Real peers for tests: etcd, BIRD 2, FRR, GoBGP, dockerd,
 # busybox-static (the image for docker tests is imported from it: no registry needed); iperf3 for
-# bench/dataplane.
+# bench/dataplane. OpenStack: neutron-server (tests start their own, noauth, fake transport),
+# dnsmasq-base + isc-dhcp-client for VM DHCP; podman + the CNI reference plugins for CNI.
 APT_PACKAGES=(etcd-server etcd-client nftables iproute2 iputils-ping procps psmisc kmod python3 make g++ ca-certificates
-  bird2 frr gobgpd docker.io busybox-static iperf3)
+  bird2 frr gobgpd docker.io busybox-static iperf3
+  neutron-server python3-openstackclient dnsmasq-base isc-dhcp-client podman containernetworking-plugins)
 # Services those packages would start in the root namespace; Weft's tests start their own copies
 # inside namespaces they create, so these stay stopped (no docker0, no etcd on :2379).
-SERVICES=(etcd bird bird6 frr gobgpd docker docker.socket containerd iperf3)
+SERVICES=(etcd bird bird6 frr gobgpd docker docker.socket containerd iperf3 neutron-api neutron-rpc-server neutron-server podman podman.socket)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
