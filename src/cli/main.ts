@@ -14,6 +14,7 @@ import { registerNodeCommands } from '../agent/node/cli.ts';
 import { registerLabCommands } from '../lab/cli.ts';
 import { ErrorCodes, WeftError, exitCodeFor, isWeftError } from '../lib/errors.ts';
 import { setLogLevel } from '../lib/log.ts';
+import { exitStatusOf } from '../lib/exit-status.ts';
 import { VERSION } from './version.ts';
 
 export interface RunIO {
@@ -46,7 +47,7 @@ export function buildProgram(io: Required<Pick<RunIO, 'out' | 'err'>> & RunIO, o
   registerResourceCommands(program, contextFor);
   registerIpamCommands(program, contextFor);
   registerPolicyCommands(program, contextFor);
-  registerNodeCommands(program, (cmd) => contextFor(cmd).resolved.spec);
+  registerNodeCommands(program, (cmd) => contextFor(cmd).resolved);
   registerLabCommands(program);
   registerDockerPluginCommand(program, async (cmd) => {
     const ctx = contextFor(cmd);
@@ -89,7 +90,9 @@ export async function run(argv: string[], io: RunIO = {}): Promise<number> {
       return 2;
     }
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // An action that completes but reports failure (checksystem's FAIL, lab exec's command
+    // status) records its status on the tree; everything else that returns succeeded.
+    return exitStatusOf(program) ?? 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       // Help and version are "errors" only to commander.

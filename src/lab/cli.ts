@@ -10,6 +10,7 @@ import type { LabOptions } from './lab.ts';
 import type * as LabModule from './lab.ts';
 import type * as TopologyModule from './topology.ts';
 import { DEFAULT_STATE_ROOT } from './defaults.ts';
+import { setExitStatus } from '../lib/exit-status.ts';
 
 // lab.ts pulls in the datastore, API and agent: load it when a lab command runs, not for --help.
 const load = (): Promise<typeof LabModule> => import('./lab.ts');
@@ -86,11 +87,11 @@ export function registerLabCommands(program: Command): void {
 
   rootOpt(lab.command('exec').description('run a command inside a lab host or workload').argument('<target>').argument('<command...>'))
     .option('--lab <name>', 'lab name (default: the only lab that is up)')
-    .action(async (target: string, command: string[], o: { stateRoot: string; lab?: string }) => {
+    .action(async (target: string, command: string[], o: { stateRoot: string; lab?: string }, cmd: Command) => {
       const n = pickLab(o.lab, o.stateRoot);
       const { labExec, readState } = await load();
       const state = readState(n, { stateRoot: o.stateRoot });
       if (state === undefined) throw new WeftError(ErrorCodes.NOT_FOUND, `lab ${n} is not up`);
-      process.exitCode = labExec(state, target, command);
+      setExitStatus(cmd, labExec(state, target, command));
     });
 }

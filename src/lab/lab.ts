@@ -15,6 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { constants as osConstants } from 'node:os';
 import { ErrorCodes, WeftError } from '../lib/errors.ts';
 import { isAlive as alive } from '../lib/process.ts';
 import { componentLogger, type Logger } from '../lib/log.ts';
@@ -618,10 +619,20 @@ export function execNamespace(state: LabState, target: string): string {
 }
 
 /** Runs a command inside a lab host or workload, with the caller's stdio. Returns the exit code. */
+/**
+ * The status a shell reports for a finished child (POSIX sh, "Exit Status for Commands"): its
+ * own exit code, 128 + N when signal N ended it, 127 when it could not be started at all.
+ */
+export function exitStatusFromSpawn(r: { status: number | null; signal: NodeJS.Signals | null; error?: Error }): number {
+  if (r.status !== null) return r.status;
+  if (r.signal !== null) return 128 + (osConstants.signals[r.signal] ?? 0);
+  return 127;
+}
+
 export function labExec(state: LabState, target: string, argv: readonly string[]): number {
   const ns = execNamespace(state, target);
   const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], { stdio: 'inherit' });
-  return r.status ?? 1;
+  return exitStatusFromSpawn(r);
 }
 
 export { hostInterfaceName };

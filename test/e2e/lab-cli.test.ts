@@ -42,6 +42,12 @@ describe('lab CLI', { skip: netnsSkipReason() }, () => {
       let ok = false;
       for (let i = 0; i < 20 && !ok; i++) ok = lab(['exec', '--state-root', root, 'w1', '--', 'ping', '-c1', '-W1', w2ip]).code === 0;
       assert.ok(ok, 'w1 → w2 ping via lab exec');
+      // The command's own status comes back (as ip netns exec / docker exec do): before issue 11
+      // every one of these returned 0, so the ping loop above could not fail.
+      assert.equal(lab(['exec', '--state-root', root, 'w1', '--', 'false']).code, 1);
+      assert.equal(lab(['exec', '--state-root', root, 'w1', '--', 'sh', '-c', 'exit 3']).code, 3);
+      assert.equal(lab(['exec', '--state-root', root, 'w1', '--', 'sh', '-c', 'kill -TERM $$']).code, 128 + 15);
+      assert.notEqual(lab(['exec', '--state-root', root, 'w1', '--', 'ping', '-c1', '-W1', '192.0.2.200']).code, 0, 'ping to an address nobody has fails');
       assert.notEqual(lab(['exec', '--state-root', root, 'nope', '--', 'true']).code, 0);
     } finally {
       const down = lab(['down', name, '--state-root', root]);

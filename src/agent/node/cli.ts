@@ -4,9 +4,10 @@
  */
 import type { Command } from 'commander';
 import type { DatastoreSpec } from '../../datastore/index.ts';
+import { registerDiagsCommand } from './diags-cli.ts';
 
-/** The CLI resolves the datastore (flag, env, config files) and hands the spec to the command. */
-export type DatastoreFor = (cmd: Command) => DatastoreSpec;
+/** The CLI resolves the datastore (flag, env, config files) and hands it, with where it came from, to the command. */
+export type DatastoreFor = (cmd: Command) => { spec: DatastoreSpec; source: string };
 
 interface RunFlags {
   name?: string;
@@ -67,7 +68,7 @@ export function registerNodeCommands(program: Command, datastoreFor: DatastoreFo
         : healthPort === undefined && flags.healthHost === undefined ? undefined
           : { ...(flags.healthHost !== undefined ? { host: flags.healthHost } : {}), ...(healthPort !== undefined ? { port: healthPort } : {}) };
       const n = await runNode({
-        datastore: datastoreFor(cmd),
+        datastore: datastoreFor(cmd).spec,
         nodeName: flags.name,
         ip: flags.ip,
         ip6: flags.ip6,
@@ -117,11 +118,24 @@ export function registerNodeCommands(program: Command, datastoreFor: DatastoreFo
     });
   node
     .command('checksystem')
-    .description('check this host for what the agent needs (nftables, forwarding, proxy-ARP gateway route)')
-    .action(async () => {
-      const [{ ExecRunner }, { checkSystem }] = await Promise.all([import('../netlink/index.ts'), import('../plumbing/index.ts')]);
-      const results = await checkSystem(new ExecRunner());
-      for (const r of results) process.stdout.write(`${r.ok ? 'OK  ' : 'FAIL'} ${r.name}: ${r.message}${r.ok || r.hint === undefined ? '' : `\n     hint: ${r.hint}`}\n`);
-      if (results.some((r) => !r.ok)) process.exitCode = 1;
+    .description('diagnose this host: datastore, agent, kernel (forwarding, rp_filter, gateway route, interface prefix, MTU), BGP, Docker plugin; exit 1 on any FAIL')
+    .option('--name <name>', 'node name (default: $NODENAME, then the hostname)')
+    .option('--health-host <addr>', 'address of the agent\'s health port', '127.0.0.1')
+    .option('--health-port <port>', 'the agent\'s health port', '9099')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(async (flags: StatusFlags & { name?: string }, cmd: Command) => {
+      const [{ checkSystem, formatCheckReport }, { realCheckDeps }, { DEFAULT_CONFIG_FILES }, { setExitStatus }, { hostname }] = await Promise.all([
+        import('./checksystem.ts'), import('./checksystem-io.ts'), import('../../config/index.ts'), import('../../lib/exit-status.ts'), import('node:os'),
+      ]);
+      const g = cmd.optsWithGlobals<{ config?: string }>();
+      const report = await checkSystem(realCheckDeps({
+        resolve: () => datastoreFor(cmd),
+        nodeName: flags.name ?? process.env.NODENAME ?? hostname(),
+        healthUrl: `http://${flags.healthHost ?? '127.0.0.1'}:${flags.healthPort ?? '9099'}`,
+        configFiles: g.config !== undefined ? [g.config] : DEFAULT_CONFIG_FILES,
+      }));
+      process.stdout.write(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));
+      setExitStatus(cmd, report.ok ? 0 : 1);
     });
+  registerDiagsCommand(node, datastoreFor);
 }

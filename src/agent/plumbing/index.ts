@@ -1,6 +1,6 @@
 /** Workload plumbing: veth, addresses, gateway routes and sysctls for one workload. */
 export {
-  plumbWorkload, unplumbWorkload, configureHost, checkSystem, hostInterfaceName, primaryPrefix,
+  plumbWorkload, unplumbWorkload, configureHost, gatewayRouted, hostInterfaceName, primaryPrefix,
   HOST_SIDE_MAC, GATEWAY_V4, GATEWAY_V6, DEFAULT_INTERFACE_PREFIX,
-  type PlumbSpec, type PlumbDeps, type PlumbResult, type CheckResult,
+  type PlumbSpec, type PlumbDeps, type PlumbResult,
 } from './plumbing.ts';

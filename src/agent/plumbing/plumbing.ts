@@ -11,7 +11,7 @@
  *
  * The host never owns 169.254.1.1: it answers the workload's ARP for it by proxy ARP, which the
  * kernel only does when the host itself has a route covering the target (normally the default
- * route). Without one every packet is lost ("100 % packet loss", seed 001) — `checkSystem` detects it.
+ * route). Without one every packet is lost ("100 % packet loss", seed 001) — `weft node checksystem` detects it.
  */
 import { createHash } from 'node:crypto';
 import { canonicalCIDR, parseCIDR } from '../../lib/ip.ts';
@@ -145,32 +145,14 @@ export async function configureHost(host: LinkOps, opts: { ipv6?: boolean } = {}
   if (opts.ipv6 === true) await host.sysctl('net/ipv6/conf/all/forwarding', '1');
 }
 
-export interface CheckResult {
-  name: string;
-  ok: boolean;
-  message: string;
-  hint?: string;
-}
 
 /**
- * `weft node checksystem`-style checks for the namespace `runner` runs in. The proxy-ARP check
- * is the one that explains seed 001: no route covering 169.254.1.1 → the host never answers the
- * workload's ARP for its gateway → 100 % packet loss.
+ * Whether this namespace routes to the proxy-ARP gateway 169.254.1.1. It explains seed 001: with
+ * no route covering it the host never answers the workload's ARP for its gateway → 100 % packet
+ * loss. `weft node checksystem` reports it.
  */
-export async function checkSystem(runner: CommandRunner): Promise<CheckResult[]> {
-  const out: CheckResult[] = [];
-  const nft = await runner.run(['nft', '--version'], { allowFail: true }).catch(() => ({ code: 127, stdout: '', stderr: 'nft not found' }));
-  out.push({ name: 'nftables', ok: nft.code === 0, message: nft.code === 0 ? nft.stdout.trim() : 'nft not available', hint: 'install the nftables package (nft ≥ 1.0)' });
-  const fwd = await runner.run(['cat', '/proc/sys/net/ipv4/ip_forward'], { allowFail: true });
-  const fwdOn = fwd.stdout.trim() === '1';
-  out.push({ name: 'ip-forwarding', ok: fwdOn, message: `net.ipv4.ip_forward=${fwd.stdout.trim() || '?'}`, hint: 'the agent enables it; check nothing resets it' });
+export async function gatewayRouted(runner: CommandRunner): Promise<{ routed: boolean; evidence: string }> {
   const gw = await runner.run(['ip', '-4', 'route', 'get', GATEWAY_V4], { allowFail: true });
   const routed = gw.code === 0 && !/unreachable|prohibit|blackhole/.test(gw.stdout);
-  out.push({
-    name: 'proxy-arp-gateway-route',
-    ok: routed,
-    message: routed ? `route to ${GATEWAY_V4}: ${gw.stdout.trim()}` : `no route covering ${GATEWAY_V4}`,
-    hint: 'proxy ARP only answers for destinations the host can route: add a default route (workloads otherwise see 100% packet loss)',
-  });
-  return out;
+  return { routed, evidence: routed ? gw.stdout.trim().split('\n')[0]! : (gw.stderr || gw.stdout).trim() };
 }
