@@ -13,13 +13,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive as alive } from '../../src/lib/process.ts';
 import { labDown, labUp, loadTopologyText, type LabState } from '../../src/lab/index.ts';
 import { BUSYBOX_IMAGE, dockerdSkipReason, netnsSkipReason, nsRun, startDockerd, type Dockerd } from '../helpers/dockerd.ts';
 import { ETCD_BIN } from '../helpers/etcd.ts';
+import { checksystemIn, failures } from '../helpers/checksystem.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const WEFT = join(ROOT, 'bin', 'weft');
@@ -199,6 +200,28 @@ function dockerLabScenario(datastore: DatastoreType): void {
       assert.equal(profiles.filter((p) => JSON.stringify(p).includes('docker')).length, 1, 'one Weft network');
       const weps = (await list('workloadendpoints')).filter((w) => w.metadata.namespace === 'libnetwork');
       assert.deepEqual(weps.map((w) => w.spec?.node).sort(), ['host1', 'host2'], 'one endpoint per host, in the datastore');
+    });
+
+    test('checksystem: plugin "calico" not found when its spec is gone (seed 002), clean again once back', () => {
+      const h = hosts[0]!;
+      const global = ['--datastore', lab!.datastore];
+      const clean = checksystemIn(h.ns, h.name, { global });
+      assert.equal(clean.code, 0, `${failures(clean)}\n${clean.text}`);
+      assert.ok(clean.report.checks.some((c) => c.name === 'docker-plugin' && c.status === 'ok' && c.evidence.startsWith('calico:')), clean.text);
+      const spec = join(h.dockerd.pluginDir, 'calico.spec');
+      renameSync(spec, `${spec}.away`);
+      try {
+        const gone = checksystemIn(h.ns, h.name, { global });
+        assert.equal(gone.code, 1);
+        const f = gone.report.checks.find((c) => c.name === 'docker-plugin' && c.status === 'fail');
+        assert.ok(f, gone.text);
+        assert.match(f.evidence, /plugin "calico" not found/);
+        assert.match(f.hint ?? '', /weft docker-plugin --calico-aliases/);
+      } finally {
+        renameSync(`${spec}.away`, spec);
+      }
+      const back = checksystemIn(h.ns, h.name, { global });
+      assert.equal(back.code, 0, failures(back));
     });
 
     test('a container on another network cannot reach my_net', async () => {
